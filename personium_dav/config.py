@@ -1,0 +1,18 @@
+"""The server's settings, shared by the plugin, the embedding API and the store."""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    """What an operator can tune; the defaults are SPEC's."""
+
+    max_xml_body: int = 1024 * 1024  # bytes of a PROPPATCH/PROPFIND/MKCOL body
+    max_file_size: int = 16 * 1024 ** 3  # bytes of one PUT body
+    max_members: int = 100_000  # members of one collection
+    max_depth: int = 50  # collection depth below a box
+    collection_semantics: str = "personium"  # or "rfc4918"
+    durable: bool = True  # fsync before acknowledging a write
+
+    @property
+    def rfc4918(self):
+        return self.collection_semantics == "rfc4918"

@@ -1,0 +1,65 @@
+"""Personium errors: one exception type carrying a code, and its JSON form.
+
+The HTTP status is the three digits after ``PR``; the texts are SPEC §8's.
+"""
+import json
+
+MESSAGES = {
+    "PR400-DV-0001": "XML parse error.",
+    "PR400-DV-0002": "XML content error.",
+    "PR400-DV-0003": "Invalid depth header value:[{0}].",
+    "PR400-DV-0006": "XML validate error. Cause:[{0}].",
+    "PR400-DV-0007": "Cannot add any more child resources.",
+    "PR400-DV-0008": "Hierarchy of the collection is too deep.",
+    "PR400-DV-0009": "Request header {0} value is invalid [{1}].",
+    "PR400-DV-0010": "Header {0} is required.",
+    "PR400-DV-0011": "Prohibited to move service source collection.",
+    "PR400-DV-0012": "Prohibited to overwrite collection resource.",
+    "PR400-DV-0016": "Prohibited to move resource to service collection.",
+    "PR400-DV-0017": "Prohibited to overwrite service source collection.",
+    "PR400-DV-0018": "Prohibited to create collection under service source collection.",
+    "PR400-EV-0002": "Request header is invalid [X-Personium-RequestKey].",
+    "PR401-AU-0001": "Authorization required.",
+    "PR401-AU-0002": "Access token expired.",
+    "PR401-AU-0003": "Invalid authentication scheme.",
+    "PR401-AU-0006": "Token parse error.",
+    "PR401-AU-0009": "Authentication failed.",
+    "PR403-AU-0002": "Necessary privilege is lacking.",
+    "PR403-DV-0001": "Infinite depth is not supported.",
+    "PR403-DV-0003": "Cannot delete collection if it has any child resources.",
+    "PR403-DV-0004": "Resource name is invalid [{0}].",
+    "PR403-DV-0005": "Destination header value [{0}] equals request URL.",
+    "PR404-DV-0001": "Resource not found. [{0}].",
+    "PR404-DV-0002": "Box not found at [{0}].",
+    "PR404-DV-0003": "Cell not found.",
+    "PR404-MC-0001": "URI is not recognized.",
+    "PR405-DV-0001": "Method not allowed. MKCOL can only be executed on a deleted/non-existent resource.",
+    "PR405-MC-0001": "Method not allowed.",
+    "PR409-DV-0001": "intermediate collection [{0}] should be created first.",
+    "PR412-DV-0001": "ETag does not match.",
+    "PR412-DV-0002": 'Overwrite header is "F" and the destination URL is already mapped to a resource.',
+    "PR413-DV-0001": "Request body is too large.",
+    "PR415-MC-0001": "Unsupported media type.",
+    "PR416-DV-0001": "Requested range not satisfiable.",
+    "PR500-SV-0000": "Unknown error.",
+    "PR501-MC-0001": "Method not implemented.",
+    "PR501-MC-0002": "Not implemented. [{0}].",
+    "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
+}
+
+
+class DavError(Exception):
+    """A request that ends in a Personium error response."""
+
+    def __init__(self, code, *args, headers=None):
+        super().__init__(code, *args)
+        self.code = code
+        self.status = int(code[2:5])
+        self.message = MESSAGES[code].format(*args)
+        self.headers = headers or {}
+
+    def body(self):
+        return json.dumps(
+            {"code": self.code, "message": {"lang": "en", "value": self.message}},
+            ensure_ascii=False,
+        ).encode("utf-8")

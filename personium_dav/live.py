@@ -1,0 +1,62 @@
+"""Live properties as data: name, who has it, and how it is read.
+
+Every DAV: property the server computes is protected: a PROPPATCH of one is
+403 ``cannot-modify-protected-property``, even where the resource lacks it.
+"""
+from email.utils import formatdate
+
+from .xmlutil import DAV, PNS, empty_element, text_element
+
+
+def _iso(millis):
+    import datetime
+
+    t = datetime.datetime.fromtimestamp(millis / 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (millis % 1000)
+
+
+def _http_date(millis):
+    return formatdate(millis / 1000, usegmt=True)
+
+
+def _resourcetype(info):
+    if info.kind == "file":
+        return "<D:resourcetype/>"
+    if info.kind == "service":
+        return '<D:resourcetype><D:collection/><p:service xmlns:p="%s"/></D:resourcetype>' % PNS
+    return "<D:resourcetype><D:collection/></D:resourcetype>"
+
+
+# (namespace, local) -> function(info) -> serialised element, or None when the
+# resource does not have it.
+LIVE = {
+    (DAV, "creationdate"): lambda i: text_element(DAV, "creationdate", _iso(i.created)),
+    (DAV, "getlastmodified"): lambda i: text_element(DAV, "getlastmodified", _http_date(i.modified)),
+    (DAV, "getetag"): lambda i: text_element(DAV, "getetag", i.etag),
+    (DAV, "resourcetype"): _resourcetype,
+    (DAV, "getcontentlength"): lambda i: (
+        text_element(DAV, "getcontentlength", str(i.size)) if i.kind == "file" else None),
+    (DAV, "getcontenttype"): lambda i: (
+        text_element(DAV, "getcontenttype", i.content_type) if i.kind == "file" else None),
+}
+
+PROTECTED = set(LIVE) | {(DAV, "lockdiscovery"), (DAV, "supportedlock")}
+
+
+def live_values(info):
+    """(key, serialised element) of every live property the resource has."""
+    out = []
+    for key, read in LIVE.items():
+        value = read(info)
+        if value is not None:
+            out.append((key, value))
+    return out
+
+
+def live_value(info, key):
+    read = LIVE.get(key)
+    return read(info) if read else None
+
+
+def name_only(key):
+    return empty_element(*key)

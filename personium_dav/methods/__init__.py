@@ -1,0 +1,1 @@
+"""One module per WebDAV method: parse the request, act on the store, reply."""

@@ -1,0 +1,111 @@
+"""PROPFIND Depth 0 and 1: allprop (with include), propname, prop.
+
+Depth 1 takes one listing of the collection and its one sidecar; the
+multistatus is written in slices so a large listing never blocks the reactor.
+"""
+from twisted.internet import task
+
+from ..errors import DavError
+from ..live import LIVE, live_value, live_values
+from ..reply import XML_TYPE, Reply, xml_reply
+from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
+                       escape, parse, split)
+from .common import header, in_thread, xml_body
+
+OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
+SLICE = 256  # responses written per turn of the reactor
+
+
+def depth(request):
+    value = header(request, "depth")
+    if value == "infinity":
+        raise DavError("PR403-DV-0001")
+    if value not in ("0", "1"):
+        raise DavError("PR400-DV-0003", value)
+    return int(value)
+
+
+def request_kind(root):
+    """('allprop', include keys) | ('propname', None) | ('prop', keys)."""
+    if root is None:
+        return "allprop", []
+    if root.tag != "{DAV:}propfind":
+        raise DavError("PR400-DV-0001")
+    found = children(root)
+    tags = [c.tag for c in found]
+    if tags == ["{DAV:}propname"]:
+        return "propname", None
+    if tags and tags[0] == "{DAV:}allprop" and tags[1:] in ([], ["{DAV:}include"]):
+        include = [split(e.tag) for e in children(found[1])] if len(found) > 1 else []
+        return "allprop", include
+    if tags == ["{DAV:}prop"]:
+        return "prop", [split(e.tag) for e in children(found[0])]
+    raise DavError("PR400-DV-0001")
+
+
+def response(href, info, kind, keys):
+    """One D:response for a resource."""
+    if kind == "propname":
+        names = [empty_element(*k) for k, _ in live_values(info)]
+        names += [empty_element(*k) for k in info.props]
+        found, missing = "".join(names), ""
+    elif kind == "allprop":
+        found = "".join(v for _, v in live_values(info))
+        found += b"".join(info.props.values()).decode("utf-8")
+        missing = "".join(empty_element(*k) for k in keys
+                          if k not in LIVE and k not in info.props)
+    else:
+        values, absent = [], []
+        for key in keys:
+            value = live_value(info, key) if key[0] == DAV else None
+            if value is None:
+                raw = info.props.get(key)
+                value = raw.decode("utf-8") if raw is not None else None
+            (values if value is not None else absent).append(value or empty_element(*key))
+        found, missing = "".join(values), "".join(absent)
+    out = "<D:response><D:href>%s</D:href>" % escape(href)
+    if found or not missing:
+        out += "<D:propstat><D:prop>%s</D:prop>%s" % (found, OK)
+    if missing:
+        out += "<D:propstat><D:prop>%s</D:prop>%s" % (missing, MISSING)
+    return (out + "</D:response>").encode("utf-8")
+
+
+def render(resource, request):
+    ctx = resource.ctx
+    info = ctx.loc.info
+    level = depth(request)
+    body = xml_body(request, ctx.config)
+    kind, keys = request_kind(parse(body) if body is not None else None)
+    own = response(ctx.href(ctx.names, info.is_collection), info, kind, keys)
+    if level == 0 or not info.is_collection:
+        return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
+
+    def listing(members):
+        def chunks():
+            yield MULTISTATUS_OPEN + own
+            for i in range(0, len(members), SLICE):
+                yield b"".join(
+                    response(ctx.href(ctx.names + [m.name], m.is_collection), m, kind, keys)
+                    for m in members[i:i + SLICE])
+            yield MULTISTATUS_CLOSE
+
+        if len(members) <= SLICE:
+            return xml_reply(207, b"".join(chunks()))
+        return Reply(207, headers={"Content-Type": XML_TYPE},
+                     stream=lambda req: _stream(req, chunks()))
+
+    return in_thread(ctx.tree.members, info.path).addCallback(listing)
+
+
+def _stream(request, chunks):
+    def write_all():
+        for chunk in chunks:
+            if request.finished or request._disconnected:
+                return
+            request.write(chunk)
+            yield
+        request.finish()
+
+    return task.cooperate(write_all()).whenDone()

@@ -1,0 +1,109 @@
+"""PROPPATCH: every instruction checked before any is applied, then all of
+them committed at once under the collection's lock (SPEC §6)."""
+from .. import service
+from ..errors import DavError
+from ..live import PROTECTED
+from ..reply import Refusal, xml_reply
+from ..store.tree import now_ms
+from ..xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
+                       escape, freeze, parse, split)
+from .common import check_conditions, conditions, in_thread, xml_body
+
+SERVICE = (PNS, "service")
+STATUS = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden",
+          424: "HTTP/1.1 424 Failed Dependency"}
+
+
+def instructions(root):
+    """[(op, element)] in document order from a D:propertyupdate."""
+    if root.tag != "{DAV:}propertyupdate":
+        raise DavError("PR400-DV-0001")
+    ops = []
+    for op in children(root):
+        if op.tag not in ("{DAV:}set", "{DAV:}remove"):
+            raise DavError("PR400-DV-0002")
+        props = children(op)
+        if not props or any(p.tag != "{DAV:}prop" for p in props):
+            raise DavError("PR400-DV-0002")
+        kind = "set" if op.tag == "{DAV:}set" else "remove"
+        ops.extend((kind, el) for p in props for el in children(p))
+    if not ops:
+        raise DavError("PR400-DV-0001")
+    return ops
+
+
+def refusal(op, el):
+    """The precondition a property instruction fails, or None.
+
+    A bad ``p:service`` refuses the whole request (400) instead."""
+    key = split(el.tag)
+    if key in PROTECTED:
+        return "cannot-modify-protected-property"
+    if key == SERVICE and op == "set":
+        service.validate(el)
+    return None
+
+
+def frozen(elements):
+    return {split(el.tag): freeze(el) for el in elements}
+
+
+def _propstat(names, status, error=None):
+    out = "<D:propstat><D:prop>%s</D:prop><D:status>%s</D:status>" % ("".join(names), STATUS[status])
+    if error:
+        out += "<D:responsedescription>%s</D:responsedescription>" % escape(error)
+    return out + "</D:propstat>"
+
+
+def _multistatus(href, propstats):
+    inner = "<D:response><D:href>%s</D:href>%s</D:response>" % (escape(href), "".join(propstats))
+    return MULTISTATUS_OPEN + inner.encode("utf-8") + MULTISTATUS_CLOSE
+
+
+def render(resource, request):
+    ctx = resource.ctx
+    loc, tree = ctx.loc, ctx.tree
+    info = loc.info
+    body = xml_body(request, ctx.config)
+    if body is None:
+        raise DavError("PR400-DV-0001")
+    ops = instructions(parse(body))
+    href = ctx.href(ctx.names, info.is_collection)
+    refused = [(el, refusal(op, el)) for op, el in ops]
+    if any(reason for _, reason in refused):
+        failed = [empty_element(*split(el.tag)) for el, reason in refused if reason]
+        others = [empty_element(*split(el.tag)) for el, reason in refused if not reason]
+        stats = [_propstat(failed, 403, "cannot-modify-protected-property")]
+        if others:
+            stats.append(_propstat(others, 424))
+        raise Refusal(xml_reply(207, _multistatus(href, stats)))
+    staged = [(op, split(el.tag), freeze(el) if op == "set" else None) for op, el in ops]
+    if info.is_collection:
+        directory, member = loc.path, ""
+    else:
+        directory, member = loc.parent_dir, loc.name
+    if_match, if_none_match = conditions(request)
+
+    def work():
+        with tree.locked(directory):
+            current = tree.info(loc.path, loc.name)
+            if current is None:
+                raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
+            check_conditions(if_match, if_none_match, current)
+            txn = tree.props(directory).begin()
+            for op, key, value in staged:
+                if op == "set":
+                    txn.set(member, key, value)
+                else:
+                    txn.remove(member, key)
+            txn.touch(member, now_ms())
+            txn.commit()
+        return tree.info(loc.path, loc.name)
+
+    def answer(new):
+        echoed = [value.decode("utf-8") if op == "set" else empty_element(*key)
+                  for op, key, value in staged]
+        return xml_reply(207, _multistatus(href, [_propstat(echoed, 200)]),
+                         {"ETag": new.etag.encode()})
+
+    return in_thread(work).addCallback(answer)

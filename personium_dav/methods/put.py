@@ -1,0 +1,41 @@
+"""PUT: the body goes to a temporary file, then is renamed over the target
+under the collection's lock, after the conditions are checked there."""
+import mimetypes
+import os
+
+from ..errors import DavError
+from ..reply import Reply
+from .common import check_conditions, conditions, header, in_thread
+
+
+def render(resource, request):
+    ctx = resource.ctx
+    loc, tree, config = ctx.loc, ctx.tree, ctx.config
+    content_type = header(request, "content-type")
+    if not content_type:
+        if loc.parent_kind == "src":
+            raise DavError("PR400-DV-0010", "Content-Type")
+        content_type = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
+    length = header(request, "content-length")
+    if length and length.strip().isdigit() and int(length) > config.max_file_size:
+        raise DavError("PR413-DV-0001")
+    if_match, if_none_match = conditions(request)
+
+    def work():
+        tmp = tree.receive(request.content)
+        try:
+            with tree.locked(loc.parent_dir):
+                current = tree.info(loc.path, loc.name)
+                if current is not None and current.kind != "file":
+                    raise DavError("PR405-MC-0001", headers={"Allow": resource.allow()})
+                check_conditions(if_match, if_none_match, current)
+                if current is None and tree.count_members(loc.parent_dir) >= config.max_members:
+                    raise DavError("PR400-DV-0007")
+                info = tree.install_file(tmp, loc, content_type, current)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return Reply(201 if current is None else 204, headers={"ETag": info.etag.encode()})
+
+    return in_thread(work)

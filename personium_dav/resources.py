@@ -1,0 +1,248 @@
+"""The twisted.web resources: one class per kind of thing a URL can name.
+
+``DavRoot`` is the only resource in the twisted.web tree (a leaf): it walks
+the request path itself, finds what it names on disk, and hands the request
+to a fresh resource of the right kind. Each kind lists the methods it takes
+(the exact ``Allow``); anything else is 405 with ``Allow``, never
+twisted.web's bare 501.
+"""
+from urllib.parse import quote
+
+from twisted.web.resource import Resource
+
+from .errors import DavError
+from .methods import copymove, delete, get, mkcol, options, propfind, proppatch, put
+from .names import is_valid_name
+from .provision import BOX_NAME, CELL_NAME
+from .reply import respond
+
+
+
+def quote_segment(name):
+    return quote(name, safe="!$&'()+,;=@~")
+
+
+class Context:
+    """What a request's handlers share: the server, and where the box is."""
+
+    def __init__(self, server, request, cell=None, box=None, names=()):
+        self.server = server
+        self.tree = server.tree
+        self.config = server.config
+        self.request = request
+        self.prefix = "".join("/" + quote_segment(p.decode("utf-8", "replace"))
+                              for p in request.prepath)
+        self.cell, self.box, self.names = cell, box, list(names)
+
+    def href(self, names, collection):
+        path = "".join("/" + quote_segment(n) for n in [self.cell, self.box, *names])
+        return self.prefix + path + ("/" if collection else "")
+
+    def url(self, names, collection=True):
+        request = self.request
+        scheme = b"https" if request.isSecure() else b"http"
+        host = request.getHeader(b"host") or b"localhost"
+        return "%s://%s%s" % (scheme.decode(), host.decode("latin-1"), self.href(names, collection))
+
+    def parent_url(self):
+        return self.url(self.names[:-1])
+
+
+class DavRoot(Resource):
+    """The whole URL space of a data root: /{cell}/{box}/{path...}."""
+
+    isLeaf = True
+
+    def __init__(self, server):
+        super().__init__()
+        self.server = server
+
+    def render(self, request):
+        request.defaultContentType = None
+        return self.resolve(request).render(request)
+
+    def resolve(self, request):
+        segments = list(request.postpath)
+        if segments and segments[-1] == b"":
+            segments.pop()
+        ctx = Context(self.server, request)
+        try:
+            names = [s.decode("utf-8") for s in segments]
+        except UnicodeDecodeError:
+            return Unknown(ctx, DavError("PR404-MC-0001"))
+        if not names:
+            return Unknown(ctx, DavError("PR404-MC-0001"))
+        cell = names[0]
+        tree = self.server.tree
+        if not CELL_NAME.match(cell) or not tree.cell_exists(cell):
+            return Unknown(ctx, DavError("PR404-DV-0003"))
+        if len(names) == 1:
+            return Unknown(ctx, DavError("PR404-MC-0001"))
+        ctx.cell, ctx.box = cell, names[1]
+        if not BOX_NAME.match(ctx.box) or not tree.box_exists(cell, ctx.box):
+            return Unknown(ctx, DavError("PR404-DV-0002", ctx.url([])))
+        ctx.names = names[2:]
+        for name in ctx.names[:-1]:
+            if not is_valid_name(name):
+                return Unknown(ctx, DavError("PR404-DV-0001", ctx.url(ctx.names, False)))
+        if ctx.names and not is_valid_name(ctx.names[-1]):
+            return BadName(ctx)
+        loc = tree.locate(tree.box_dir(cell, ctx.box), ctx.names)
+        ctx.loc = loc
+        if loc.service_exec:
+            return ServiceExecution(ctx)
+        if loc.info is None:
+            return Null(ctx) if loc.parent_dir is not None else Orphan(ctx)
+        return KINDS[loc.info.kind](ctx)
+
+
+class DavResource(Resource):
+    """Dispatch to ``render_METHOD``; 405 with ``Allow`` for the rest."""
+
+    isLeaf = True
+    methods = ("OPTIONS",)  # what the resource takes: the Allow header
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.ctx = ctx
+
+    def allow(self):
+        return ", ".join(self.methods).encode()
+
+    def render(self, request):
+        method = request.method.decode("latin-1")
+        if method == "HEAD" and "HEAD" in self.methods:
+            method = "GET"
+        handler = getattr(self, "render_" + method, None)
+        if method == "REPORT":
+            handler = _raiser(DavError("PR501-MC-0001"))
+        elif handler is None:
+            handler = self.fallback
+        return respond(request, handler)
+
+    def fallback(self, request):
+        raise DavError("PR405-MC-0001", headers={"Allow": self.allow()})
+
+    render_OPTIONS = options.render
+
+
+def _raiser(error):
+    def handler(request):
+        raise error
+
+    return handler
+
+
+class Unknown(DavResource):
+    """Outside any box: the given error for everything but OPTIONS."""
+
+    def __init__(self, ctx, error):
+        super().__init__(ctx)
+        self.error = error
+
+    def fallback(self, request):
+        raise self.error
+
+
+class Box(DavResource):
+    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH")
+    render_GET = get.render_collection
+    render_PROPFIND = propfind.render
+    render_PROPPATCH = proppatch.render
+    render_MKCOL = mkcol.render_existing
+
+
+class Collection(DavResource):
+    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY")
+    render_GET = get.render_collection
+    render_PROPFIND = propfind.render
+    render_PROPPATCH = proppatch.render
+    render_DELETE = delete.render
+    render_MOVE = copymove.render_move
+    render_COPY = copymove.render_copy
+    render_MKCOL = mkcol.render_existing
+
+
+class ServiceCollection(DavResource):
+    methods = ("OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE")
+    render_PROPFIND = propfind.render
+    render_PROPPATCH = proppatch.render
+    render_DELETE = delete.render
+    render_MOVE = copymove.render_move
+    render_MKCOL = mkcol.render_existing
+
+
+class SourceCollection(DavResource):
+    methods = ("OPTIONS", "PROPFIND")
+    render_PROPFIND = propfind.render
+
+    def render_MOVE(self, request):
+        raise DavError("PR400-DV-0011")
+
+
+class File(DavResource):
+    methods = ("OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY", "MOVE")
+    render_GET = get.render_file
+    render_PUT = put.render
+    render_DELETE = delete.render
+    render_PROPFIND = propfind.render
+    render_PROPPATCH = proppatch.render
+    render_MOVE = copymove.render_move
+    render_COPY = copymove.render_copy
+    render_MKCOL = mkcol.render_existing
+
+
+class Null(DavResource):
+    """Nothing there yet, in an existing collection: PUT and MKCOL create."""
+
+    @property
+    def methods(self):
+        if self.ctx.loc.parent_kind == "src":
+            return ("OPTIONS", "PUT")
+        return ("OPTIONS", "PUT", "MKCOL")
+
+    render_PUT = put.render
+    render_MKCOL = mkcol.render
+
+    def fallback(self, request):
+        raise DavError("PR404-DV-0001", self.ctx.url(self.ctx.names, False))
+
+
+class Orphan(Null):
+    """The parent collection is missing: 409 for PUT and MKCOL, 404 otherwise."""
+
+    methods = ("OPTIONS",)
+
+    def render_PUT(self, request):
+        raise DavError("PR409-DV-0001", self.ctx.parent_url())
+
+    render_MKCOL = render_PUT
+
+
+class BadName(Null):
+    """The last segment is not a valid name: 403 to create, 404 otherwise."""
+
+    methods = ("OPTIONS",)
+
+    def render_PUT(self, request):
+        raise DavError("PR403-DV-0004", self.ctx.names[-1])
+
+    render_MKCOL = render_PUT
+
+
+class ServiceExecution(DavResource):
+    """Below a service collection, outside __src: the engine's, not ours."""
+
+    def fallback(self, request):
+        raise DavError("PR501-MC-0002", "service execution")
+
+    render_OPTIONS = fallback
+
+
+KINDS = {
+    "box": Box,
+    "collection": Collection,
+    "service": ServiceCollection,
+    "src": SourceCollection,
+    "file": File,
+}

@@ -1,0 +1,82 @@
+"""How the data root looks on disk.
+
+    DATA/{cell}/{box}/...      a box: collections are directories, files files
+    DIR/:props.xml             a collection's sidecar (its own and its files' properties)
+    DIR/:lock                  the collection's lock file (fcntl.flock)
+    DATA/:tmp/                 bodies and collections being built
+    DATA/:trash/               collections being deleted
+
+Every bookkeeping name holds ``:``, which no resource name may (SPEC §3), so
+no URL can ever reach one. A name whose UTF-8 form is too long for one file
+name is stored as ``:h`` + its SHA-256, and its real name is kept in the
+entry's extended attribute. A file's version, times and content type live in
+the extended attribute ``user.pdav`` of the file itself, written before the
+file is renamed into place, so they change atomically with its bytes.
+"""
+import hashlib
+import json
+import os
+
+SIDECAR = ":props.xml"
+SIDECAR_TMP = ":props.tmp"
+LOCK = ":lock"
+TMP = ":tmp"
+TRASH = ":trash"
+HASHED = ":h"
+XATTR = "user.pdav"
+MAX_DISK_NAME = 240  # bytes; most filesystems stop at 255
+
+
+def disk_name(name):
+    raw = name.encode("utf-8")
+    if len(raw) <= MAX_DISK_NAME:
+        return name
+    return HASHED + hashlib.sha256(raw).hexdigest()
+
+
+def is_bookkeeping(disk):
+    return disk.startswith(":")
+
+
+def read_meta(path):
+    """The ``user.pdav`` metadata of a file or directory ({} when absent)."""
+    try:
+        return json.loads(os.getxattr(path, XATTR))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_meta(path, meta):
+    os.setxattr(path, XATTR, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def real_name(directory, disk):
+    """The resource name of a directory entry (None for bookkeeping files)."""
+    if not disk.startswith(":"):
+        return disk
+    if disk.startswith(HASHED):
+        return read_meta(os.path.join(directory, disk)).get("n")
+    return None
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_xattrs(directory):
+    """Refuse a data root on a filesystem without user extended attributes."""
+    probe = os.path.join(directory, ":xattr-probe")
+    with open(probe, "wb"):
+        pass
+    try:
+        write_meta(probe, {})
+    except OSError as e:
+        raise RuntimeError(
+            "the data root %s is on a filesystem without user extended attributes "
+            "(%s); use ext4, xfs, btrfs or tmpfs" % (directory, e))
+    finally:
+        os.remove(probe)

@@ -1,0 +1,198 @@
+"""Dead-property stores: the XML sidecar of a collection, and an in-memory twin.
+
+An ``Entry`` is what the store keeps for one member: its dead properties in
+document order, as self-contained element bytes, plus a version counter and
+a modification time (for the collection itself also its kind and creation
+time). Entries are never mutated once published: a transaction copies the
+ones it changes, so readers on other threads always see a whole state.
+"""
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from xml.sax.saxutils import quoteattr
+
+from lxml import etree
+from zope.interface import implementer
+
+from ..interfaces import IPropertyStore, IPropertyTransaction
+from .. import xmlutil
+from . import layout
+
+SIDECAR_NS = "urn:x-personium-dav:sidecar"
+FORMAT_VERSION = "1.0"
+_S = "{%s}" % SIDECAR_NS
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+class CorruptSidecar(Exception):
+    """A sidecar that cannot be read (unknown major version, not XML)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    props: dict = field(default_factory=dict)  # (ns, local) -> element bytes
+    version: int = 0
+    modified: int = 0  # milliseconds since the epoch
+    created: int = 0
+    kind: str = ""  # collection's own entry: box, collection, service, src
+
+
+class _Transaction:
+    """Staging shared by both stores; ``_write`` makes it durable."""
+
+    def __init__(self, store, state):
+        self._store = store
+        self.state = dict(state)
+
+    def _entry(self, member):
+        return self.state.get(member) or Entry()
+
+    def set(self, member, key, value):
+        entry = self._entry(member)
+        props = dict(entry.props)
+        props[key] = value
+        self.state[member] = replace(entry, props=props)
+
+    def remove(self, member, key):
+        entry = self._entry(member)
+        if key in entry.props:
+            props = dict(entry.props)
+            del props[key]
+            self.state[member] = replace(entry, props=props)
+
+    def touch(self, member, millis):
+        entry = self._entry(member)
+        self.state[member] = replace(entry, version=entry.version + 1, modified=millis)
+
+    def drop(self, member):
+        self.state.pop(member, None)
+
+    def adopt(self, member, entry):
+        self.state[member] = entry
+
+    def commit(self):
+        self._store._write(self.state)
+        return self.state
+
+    def abort(self):
+        self.state = None
+
+
+@implementer(IPropertyTransaction)
+class Transaction(_Transaction):
+    pass
+
+
+@implementer(IPropertyStore)
+class MemoryPropertyStore:
+    """Properties kept in a dict: for tests and for embedders with no disk."""
+
+    def __init__(self):
+        self._state = {}
+        self.lock = threading.Lock()
+
+    def read(self):
+        return self._state
+
+    def begin(self):
+        return Transaction(self, self._state)
+
+    def _write(self, state):
+        self._state = state
+
+
+_cache = {}  # sidecar path -> (stat key, state); shared by every store object
+
+
+@implementer(IPropertyStore)
+class SidecarPropertyStore:
+    """The properties of one collection directory, in its sidecar file.
+
+    A commit writes a temporary file beside it, fsyncs it (when durable),
+    renames it over the sidecar and fsyncs the directory: a crash leaves the
+    old file or the new one. Reads are cached and revalidated on the file's
+    (inode, mtime_ns, size).
+    """
+
+    def __init__(self, directory, durable=True):
+        self.directory = directory
+        self.path = os.path.join(directory, layout.SIDECAR)
+        self.durable = durable
+
+    def read(self):
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return {}
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        hit = _cache.get(self.path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        with open(self.path, "rb") as f:
+            state = decode(f.read())
+        _cache[self.path] = (key, state)
+        return state
+
+    def begin(self):
+        return Transaction(self, self.read())
+
+    def _write(self, state):
+        data = encode(state)
+        tmp = os.path.join(self.directory, layout.SIDECAR_TMP)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if self.durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        if self.durable:
+            layout.fsync_dir(self.directory)
+        st = os.stat(self.path)
+        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state)
+
+
+def encode(state):
+    """The sidecar document for a state (values are inserted verbatim)."""
+    out = [
+        b'<?xml version="1.0" encoding="utf-8"?>\n<s:sidecar xmlns:s="',
+        SIDECAR_NS.encode(),
+        b'" version="' + FORMAT_VERSION.encode() + b'">\n',
+    ]
+    for member, entry in state.items():
+        if member == "":
+            head = '<s:self kind=%s version="%d" created="%d" modified="%d">' % (
+                quoteattr(entry.kind), entry.version, entry.created, entry.modified)
+            tail = b"</s:self>\n"
+        else:
+            head = '<s:member name=%s version="%d" modified="%d">' % (
+                quoteattr(member), entry.version, entry.modified)
+            tail = b"</s:member>\n"
+        out.append(head.encode("utf-8"))
+        out.extend(entry.props.values())
+        out.append(tail)
+    out.append(b"</s:sidecar>\n")
+    return b"".join(out)
+
+
+def decode(data):
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise CorruptSidecar(str(e))
+    if root.tag != _S + "sidecar":
+        raise CorruptSidecar("not a sidecar")
+    major = (root.get("version") or "").split(".")[0]
+    if major != FORMAT_VERSION.split(".")[0]:
+        raise CorruptSidecar("unknown sidecar version %r" % root.get("version"))
+    state = {}
+    for node in xmlutil.children(root):
+        props = {xmlutil.split(c.tag): xmlutil.freeze(c) for c in xmlutil.children(node)}
+        entry = Entry(
+            props=props,
+            version=int(node.get("version", "0")),
+            modified=int(node.get("modified", "0")),
+            created=int(node.get("created", "0")),
+            kind=node.get("kind", ""),
+        )
+        state["" if node.tag == _S + "self" else node.get("name")] = entry
+    return state

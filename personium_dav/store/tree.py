@@ -1,0 +1,367 @@
+"""The box tree on disk: locating resources, reading their state, and the
+write primitives (file, collection, delete, move, copy).
+
+Every write primitive expects the caller to hold the lock of each directory
+it changes (``Tree.locked``); the methods take them, check the request's
+conditions against the state under the lock, then call the primitive. All of
+it blocks, so the methods run it with ``deferToThread``.
+"""
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+
+from . import layout
+from .props import Entry, SidecarPropertyStore
+
+SRC = "__src"
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Info:
+    """What a PROPFIND or a condition needs to know of one resource."""
+
+    kind: str  # box, collection, service, src, file
+    name: str
+    path: str
+    size: int = 0
+    created: int = 0
+    modified: int = 0
+    version: int = 1
+    content_type: str = ""
+    props: dict = field(default_factory=dict)
+
+    @property
+    def is_collection(self):
+        return self.kind != "file"
+
+    @property
+    def etag(self):
+        return '"%d-%d"' % (self.version, self.modified)
+
+
+@dataclass
+class Location:
+    """Where a request path points, found by walking the box's directories."""
+
+    box_dir: str
+    names: list  # the decoded segments below the box
+    parent_dir: str = None  # None when an intermediate collection is missing
+    parent_kind: str = ""
+    path: str = ""
+    info: Info = None  # None when nothing is there
+    service_exec: bool = False  # below a service collection, outside __src
+
+    @property
+    def name(self):
+        return self.names[-1] if self.names else ""
+
+    @property
+    def exists(self):
+        return self.info is not None
+
+
+class Tree:
+    def __init__(self, root, durable=True):
+        self.root = os.path.abspath(root)
+        self.durable = durable
+
+    # -- set-up -------------------------------------------------------------
+
+    def make_dirs(self):
+        for name in (layout.TMP, layout.TRASH):
+            os.makedirs(os.path.join(self.root, name), exist_ok=True)
+
+    def prepare(self):
+        """At server start: make the bookkeeping folders, and empty what a
+        crash left in them (files older than a minute: another server process
+        on the same root may be using the newer ones)."""
+        self.make_dirs()
+        layout.check_xattrs(self.root)
+        limit = time.time() - 60
+        for name in (layout.TMP, layout.TRASH):
+            with os.scandir(os.path.join(self.root, name)) as it:
+                for de in it:
+                    if de.stat(follow_symlinks=False).st_mtime < limit:
+                        _remove(de.path)
+
+    def box_dir(self, cell, box):
+        return os.path.join(self.root, cell, box)
+
+    def cell_exists(self, cell):
+        return _is_real_dir(os.path.join(self.root, cell))
+
+    def box_exists(self, cell, box):
+        return _is_real_dir(self.box_dir(cell, box))
+
+    def tmp_path(self):
+        return os.path.join(self.root, layout.TMP, uuid.uuid4().hex)
+
+    def props(self, directory):
+        return SidecarPropertyStore(directory, self.durable)
+
+    @contextlib.contextmanager
+    def locked(self, *directories):
+        """Hold the flock of each directory, taken in path order (no deadlock)."""
+        fds = []
+        try:
+            for d in sorted(set(directories)):
+                fd = os.open(os.path.join(d, layout.LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+                fds.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in fds:
+                os.close(fd)  # closing releases the lock
+
+    # -- reading ------------------------------------------------------------
+
+    def locate(self, box_dir, names):
+        loc = Location(box_dir=box_dir, names=list(names))
+        directory, kind = box_dir, "box"
+        for i, name in enumerate(names):
+            if kind == "service" and name != SRC:
+                loc.service_exec = True
+                return loc
+            path = os.path.join(directory, layout.disk_name(name))
+            if i == len(names) - 1:
+                loc.parent_dir, loc.parent_kind, loc.path = directory, kind, path
+                loc.info = self.info(path, name)
+                return loc
+            if not _is_real_dir(path):
+                return loc
+            directory, kind = path, self.collection_entry(path).kind or "collection"
+        loc.path = box_dir
+        loc.info = self.info(box_dir, "")
+        return loc
+
+    def collection_entry(self, directory):
+        return self.props(directory).read().get("") or Entry(kind="collection")
+
+    def info(self, path, name, st=None, parent_state=None):
+        """The state of the resource at ``path``, or None if nothing is there."""
+        try:
+            st = st or os.lstat(path)  # a planted symlink is never followed
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            entry = self.collection_entry(path)
+            mtime = int(st.st_mtime * 1000)
+            return Info(
+                kind=entry.kind or "collection", name=name, path=path,
+                created=entry.created or mtime, modified=entry.modified or mtime,
+                version=max(entry.version, 1), props=entry.props)
+        meta = layout.read_meta(path)
+        if parent_state is None:
+            parent_state = self.props(os.path.dirname(path)).read()
+        entry = parent_state.get(name) or Entry()
+        mtime = int(st.st_mtime * 1000)
+        return Info(
+            kind="file", name=name, path=path, size=st.st_size,
+            created=meta.get("c", mtime),
+            modified=max(meta.get("m", mtime), entry.modified),
+            version=meta.get("v", 1) + entry.version,
+            content_type=meta.get("t", "application/octet-stream"),
+            props=entry.props)
+
+    def members(self, directory):
+        """Info of every member of a collection, from one listing."""
+        state = self.props(directory).read()
+        out = []
+        with os.scandir(directory) as it:
+            for de in it:
+                name = layout.real_name(directory, de.name)
+                if name is None:
+                    continue
+                try:
+                    info = self.info(de.path, name, de.stat(follow_symlinks=False), state)
+                except FileNotFoundError:
+                    continue
+                if info is not None:
+                    out.append(info)
+        out.sort(key=lambda i: i.name)
+        return out
+
+    def count_members(self, directory):
+        with os.scandir(directory) as it:
+            return sum(1 for de in it if not de.name.startswith(":") or
+                       de.name.startswith(layout.HASHED))
+
+    def has_members(self, info):
+        """For DELETE: a service collection counts only the files of its __src."""
+        directory = info.path
+        if info.kind == "service":
+            directory = os.path.join(directory, SRC)
+        return self.count_members(directory) > 0
+
+    # -- writing (callers hold the locks) ------------------------------------
+
+    def _sync(self, *directories):
+        if self.durable:
+            for d in directories:
+                layout.fsync_dir(d)
+
+    def receive(self, source, limit=None):
+        """Copy a request body to a temporary file (fsynced); its path."""
+        tmp = self.tmp_path()
+        with open(tmp, "wb") as out:
+            source.seek(0)
+            shutil.copyfileobj(source, out, 1024 * 1024)
+            if self.durable:
+                out.flush()
+                os.fsync(out.fileno())
+        return tmp
+
+    def install_file(self, tmp, loc, content_type, previous):
+        """Rename a received body over ``loc``; returns its new Info."""
+        millis = now_ms()
+        meta = {"v": 1, "c": millis, "m": millis, "t": content_type}
+        if previous is not None:
+            old = layout.read_meta(previous.path)
+            meta["v"] = old.get("v", 1) + 1
+            meta["c"] = previous.created
+        if layout.disk_name(loc.name) != loc.name:
+            meta["n"] = loc.name
+        layout.write_meta(tmp, meta)
+        os.replace(tmp, loc.path)
+        store = self.props(loc.parent_dir)
+        if previous is None and loc.name in store.read():
+            txn = store.begin()  # a stale entry left by a crash mid-DELETE
+            txn.drop(loc.name)
+            txn.commit()
+        self._sync(loc.parent_dir)
+        return self.info(loc.path, loc.name)
+
+    def build_collection(self, kind, props=None, name=None):
+        """A new collection in the temporary area, ready to be renamed in."""
+        tmp = self.tmp_path()
+        os.mkdir(tmp)
+        millis = now_ms()
+        txn = self.props(tmp).begin()
+        txn.adopt("", Entry(props=dict(props or {}), version=1,
+                            created=millis, modified=millis, kind=kind))
+        txn.commit()
+        if kind == "service":
+            src = os.path.join(tmp, SRC)
+            os.mkdir(src)
+            txn = self.props(src).begin()
+            txn.adopt("", Entry(version=1, created=millis, modified=millis, kind="src"))
+            txn.commit()
+        if name is not None and layout.disk_name(name) != name:
+            layout.write_meta(tmp, {"n": name})
+        return tmp
+
+    def install_collection(self, tmp, loc):
+        os.rename(tmp, loc.path)
+        self._sync(loc.parent_dir)
+
+    def discard(self, loc):
+        """Take ``loc`` out of the tree at once; a collection's bytes go later."""
+        info = loc.info
+        if info.kind == "file":
+            os.unlink(loc.path)
+            store = self.props(loc.parent_dir)
+            if loc.name in store.read():
+                txn = store.begin()
+                txn.drop(loc.name)
+                txn.commit()
+            self._sync(loc.parent_dir)
+            return None
+        trash = os.path.join(self.root, layout.TRASH, uuid.uuid4().hex)
+        os.rename(loc.path, trash)
+        self._sync(loc.parent_dir)
+        return trash
+
+    def purge(self, trash):
+        if trash:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def relocate(self, src, dst):
+        """MOVE: rename ``src`` to ``dst`` (already cleared), properties along."""
+        if layout.disk_name(dst.name) != dst.name:
+            meta = layout.read_meta(src.path)
+            meta["n"] = dst.name
+            layout.write_meta(src.path, meta)
+        os.rename(src.path, dst.path)
+        if src.info.kind == "file":
+            self._carry_entry(src, dst, keep_source=False)
+        self._sync(src.parent_dir, dst.parent_dir)
+
+    def duplicate(self, src, dst, depth_infinity=True):
+        """COPY: build a copy of ``src`` in the temporary area, then rename it in."""
+        info = src.info
+        if info.kind == "file":
+            tmp = self.tmp_path()
+            shutil.copyfile(src.path, tmp)
+            millis = now_ms()
+            meta = {"v": 1, "c": millis, "m": millis, "t": info.content_type}
+            if dst.info is not None and dst.info.kind == "file":
+                meta["v"] = layout.read_meta(dst.path).get("v", 1) + 1
+            if layout.disk_name(dst.name) != dst.name:
+                meta["n"] = dst.name
+            layout.write_meta(tmp, meta)
+            if self.durable:
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+            os.replace(tmp, dst.path)
+            self._carry_entry(src, dst, keep_source=True)
+        else:
+            if depth_infinity:
+                tmp = self.tmp_path()
+                shutil.copytree(src.path, tmp, ignore=_ignore_locks)
+                entry = self.collection_entry(tmp)
+                millis = now_ms()
+                txn = self.props(tmp).begin()
+                txn.adopt("", replace(entry, version=1, created=millis, modified=millis))
+                txn.commit()
+                if layout.disk_name(dst.name) != dst.name:
+                    layout.write_meta(tmp, {"n": dst.name})
+            else:
+                tmp = self.build_collection(info.kind if info.kind != "box" else "collection",
+                                            info.props, dst.name)
+            os.rename(tmp, dst.path)
+        self._sync(dst.parent_dir)
+
+    def _carry_entry(self, src, dst, keep_source):
+        entry = self.props(src.parent_dir).read().get(src.name)
+        target = self.props(dst.parent_dir)
+        if entry is None and dst.name not in target.read():
+            return
+        txn = target.begin()
+        if entry is None:
+            txn.drop(dst.name)
+        else:
+            txn.adopt(dst.name, Entry(props=entry.props) if keep_source else entry)
+        txn.commit()
+        if not keep_source and entry is not None:
+            txn = self.props(src.parent_dir).begin()
+            txn.drop(src.name)
+            txn.commit()
+
+
+def _ignore_locks(directory, names):
+    return [n for n in names if n in (layout.LOCK, layout.SIDECAR_TMP)]
+
+
+def _is_real_dir(path):
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        os.unlink(path)

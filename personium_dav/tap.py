@@ -1,0 +1,185 @@
+"""The twistd plugin's options and service: ``twistd -n personium-dav ...``.
+
+The site and provisioning modules are imported inside makeService so that
+``twistd --help`` and option parsing stay cheap.
+"""
+import os
+
+from twisted.application import service, strports
+from twisted.logger import Logger
+from twisted.python import usage
+
+from personium_dav.config import Config
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+DEFAULT_CELL, DEFAULT_BOX = "cell1", "box1"
+SEMANTICS = ("personium", "rfc4918")
+
+log = Logger()
+
+
+def _positiveInt(value):
+    """A limit of 0 or less would refuse everything: reject it at start."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{value!r} is not a positive integer")
+    return number
+
+
+_positiveInt.coerceDoc = "Must be a positive integer."
+
+
+def _positiveFloat(value):
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{value!r} is not a positive number")
+    return number
+
+
+_positiveFloat.coerceDoc = "Must be a positive number of seconds."
+
+
+class Options(usage.Options):
+    """Command line of the personium-dav plugin (documented in docs/options.md)."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve Personium boxes over WebDAV. A data root that is not "
+        f"provisioned yet gets cell {DEFAULT_CELL} with box {DEFAULT_BOX}."
+    )
+
+    _defaults = Config()
+    optParameters = [
+        ["data", None, "./personium-data", "Data root directory (created if missing)."],
+        ["max-xml-body", None, _defaults.max_xml_body,
+         "Largest XML request body in bytes.", _positiveInt],
+        ["max-file-size", None, _defaults.max_file_size,
+         "Largest PUT body in bytes.", _positiveInt],
+        ["max-members", None, _defaults.max_members,
+         "Most members of one collection.", _positiveInt],
+        ["max-depth", None, _defaults.max_depth,
+         "Deepest collection nesting below a box.", _positiveInt],
+        ["collection-semantics", None, _defaults.collection_semantics,
+         "DELETE/MOVE/COPY of collections: 'personium' or 'rfc4918'."],
+        ["idle-timeout", None, 60.0,
+         "Seconds before an idle connection is closed.", _positiveFloat],
+    ]
+    optFlags = [
+        ["relaxed", None,
+         "Do not fsync before acknowledging a write (faster, not crash-safe)."],
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description):
+        """Listen on this strports endpoint (repeatable; default tcp:8080:interface=127.0.0.1)."""
+        self["listen"].append(description)
+
+    def postOptions(self):
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        if self["collection-semantics"] not in SEMANTICS:
+            raise usage.UsageError(
+                "--collection-semantics must be one of "
+                + ", ".join(SEMANTICS)
+                + f", not {self['collection-semantics']!r}"
+            )
+
+    def config(self):
+        """The Config these options describe."""
+        return Config(
+            max_xml_body=self["max-xml-body"],
+            max_file_size=self["max-file-size"],
+            max_members=self["max-members"],
+            max_depth=self["max-depth"],
+            collection_semantics=self["collection-semantics"],
+            durable=not self["relaxed"],
+        )
+
+
+def _splitDescription(description):
+    """Split a strports description at unescaped colons (``\\:`` escapes)."""
+    fields, current, chars = [], "", iter(description)
+    for char in chars:
+        if char == "\\":
+            current += next(chars, "")
+        elif char == ":":
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    fields.append(current)
+    return fields
+
+
+def baseURL(description):
+    """The http(s) URL a tcp/tcp6/ssl description serves, or None for others."""
+    kind, *fields = _splitDescription(description)
+    kind = kind.lower()
+    if kind not in ("tcp", "tcp6", "ssl") or not fields:
+        return None
+    positional = [f for f in fields if "=" not in f]
+    named = dict(f.split("=", 1) for f in fields if "=" in f)
+    port = named.get("port", positional[0] if positional else None)
+    host = named.get("interface", "")
+    if host in ("", "0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if kind == "ssl" else "http"
+    return f"{scheme}://{host}:{port}/"
+
+
+class PersoniumService(service.MultiService):
+    """Provisions the default box before the listeners bind, then logs URLs.
+
+    twistd binds ports in privilegedStartService, so provisioning happens
+    there: no client can connect before the default box exists.
+    """
+
+    def __init__(self, dataRoot, descriptions):
+        super().__init__()
+        self.dataRoot = dataRoot
+        self.descriptions = descriptions
+        self.created = None
+
+    def provision(self):
+        from personium_dav import provision
+
+        if self.created is None:
+            self.created = False
+            if not provision.is_provisioned(self.dataRoot):
+                self.created = provision.create_box(
+                    self.dataRoot, DEFAULT_CELL, DEFAULT_BOX)
+
+    def privilegedStartService(self):
+        self.provision()
+        super().privilegedStartService()
+
+    def startService(self):
+        self.provision()
+        log.info("personium-dav: data root {root}", root=self.dataRoot)
+        for description in self.descriptions:
+            url = baseURL(description)
+            if url is None:
+                log.info("personium-dav: listening on {d}", d=description)
+            elif self.created:
+                log.info("personium-dav: box {url}{c}/{b}/",
+                         url=url, c=DEFAULT_CELL, b=DEFAULT_BOX)
+            else:
+                log.info("personium-dav: serving {url}", url=url)
+        super().startService()
+
+
+def makeService(options):
+    """One strports listener per --listen, all serving one Site."""
+    from personium_dav.site import makeSite
+
+    dataRoot = os.path.abspath(options["data"])
+    site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"])
+    top = PersoniumService(dataRoot, options["listen"])
+    for description in options["listen"]:
+        strports.service(description, site).setServiceParent(top)
+    return top

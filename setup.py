@@ -1,0 +1,16 @@
+"""Packaging. twisted.plugins is listed by hand (it has no __init__.py on
+purpose: it is Twisted's namespace), so the plugin always lands in the wheel."""
+from setuptools import find_packages, setup
+
+setup(
+    name="personium-dav",
+    version="0.1.0",
+    description="A WebDAV server on Twisted hosting Personium boxes",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests*"]) + ["twisted.plugins"],
+    include_package_data=False,
+    install_requires=["twisted", "lxml", "zope.interface"],
+    extras_require={"test": ["treq", "hypothesis"]},
+)

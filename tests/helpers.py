@@ -1,0 +1,82 @@
+"""In-memory HTTP against the real resources: treq's StubTreq, pumped.
+
+The server answers from the thread pool, so the stub's in-memory connection
+is flushed on a short timer until the answer and its body have arrived.
+"""
+import os
+
+from lxml import etree
+from treq.testing import StubTreq
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from personium_dav import provision
+from personium_dav.config import Config
+from personium_dav.site import makeResource
+from twisted.web.resource import Resource
+
+BASE = "http://localhost"
+BOX = "/cell1/box1/"
+NS = {"D": "DAV:", "p": "urn:x-personium:xmlns"}
+
+
+class Answer:
+    """A response with its body read: status, headers, body, and helpers."""
+
+    def __init__(self, response, body):
+        self.code = response.code
+        self.headers = response.headers
+        self.body = body
+
+    def header(self, name):
+        values = self.headers.getRawHeaders(name.encode("ascii"))
+        return values[0].decode("latin-1") if values else None
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+    def xml(self):
+        return etree.fromstring(self.body)
+
+
+class DavTestCase(unittest.TestCase):
+    """A fresh data root with cell1/box1, served in memory."""
+
+    config = Config()
+    prefix = None  # mount the resource below this path segment, when set
+
+    def setUp(self):
+        self.data = os.path.abspath(self.mktemp())
+        provision.create_box(self.data, "cell1", "box1")
+        resource = makeResource(self.data, self.config)
+        if self.prefix:
+            root = Resource()
+            root.putChild(self.prefix.encode(), resource)
+            resource = root
+        self.stub = StubTreq(resource)
+
+    def url(self, path):
+        if path.startswith("http"):
+            return path
+        return BASE + ("/" + self.prefix if self.prefix else "") + path
+
+    @defer.inlineCallbacks
+    def request(self, method, path, body=b"", headers=None):
+        """Send one request; an ``Answer`` once its body is in."""
+        pump = task.LoopingCall(self.stub.flush)
+        pump.start(0.002)
+        try:
+            hdrs = {k: [v] if isinstance(v, (str, bytes)) else v for k, v in (headers or {}).items()}
+            response = yield self.stub.request(method, self.url(path), data=body or None,
+                                               headers=hdrs)
+            content = yield response.content()
+        finally:
+            pump.stop()
+        return Answer(response, content)
+
+    def assertError(self, answer, status, code):
+        self.assertEqual(answer.code, status, answer.body)
+        self.assertEqual(answer.header("content-type"), "application/json")
+        self.assertEqual(answer.json()["code"], code)
