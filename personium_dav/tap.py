@@ -10,9 +10,9 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from personium_dav.config import Config
+from personium_dav.provision import DEFAULT_BOX, DEFAULT_CELL
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
-DEFAULT_CELL, DEFAULT_BOX = "cell1", "box1"
 SEMANTICS = ("personium", "rfc4918")
 
 log = Logger()

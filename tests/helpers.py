@@ -76,7 +76,10 @@ class DavTestCase(unittest.TestCase):
             pump.stop()
         return Answer(response, content)
 
-    def assertError(self, answer, status, code):
+    def assertError(self, answer, status, code, message=None):
+        """A Personium JSON error; ``message`` (when given) is its exact text."""
         self.assertEqual(answer.code, status, answer.body)
         self.assertEqual(answer.header("content-type"), "application/json")
         self.assertEqual(answer.json()["code"], code)
+        if message is not None:
+            self.assertEqual(answer.json()["message"], {"lang": "en", "value": message})

@@ -1,4 +1,5 @@
 """The twistd plugin: discovery, options, and the real server end to end."""
+import io
 import os
 import subprocess
 import sys
@@ -80,6 +81,19 @@ class OptionsTests(unittest.TestCase):
         self.assertRaises(usage.UsageError, self.parse, "--max-depth", "many")
         self.assertRaises(usage.UsageError, self.parse, "--max-members", "0")
 
+    def test_makeService(self):
+        """One listener per --listen; the default box exists before any binds."""
+        from personium_dav import provision
+
+        data = self.mktemp()
+        options = self.parse("--data", data, "--listen", "tcp:0:interface=127.0.0.1",
+                             "--listen", "tcp:0:interface=127.0.0.1")
+        top = tap.makeService(options)
+        self.assertEqual(len(list(top)), 2)
+        top.provision()
+        self.assertTrue(top.created)
+        self.assertTrue(provision.is_provisioned(data))
+
     def test_baseURL(self):
         self.assertEqual(tap.baseURL("tcp:8080:interface=127.0.0.1"),
                          "http://127.0.0.1:8080/")
@@ -90,14 +104,21 @@ class OptionsTests(unittest.TestCase):
 
 
 class CommandLineTests(unittest.TestCase):
+    def setUp(self):
+        self.stderr = io.StringIO()
+        self.patch(sys, "stderr", self.stderr)
+
     def test_badNames(self):
         data = self.mktemp()
         for cell, box in [("bad cell", "box"), ("_cell", "box"), ("cell", "b/x"),
                           ("cell", "")]:
             self.assertEqual(cli.main(["box", "create", cell, box, "--data", data]), 2)
+        self.assertEqual(self.stderr.getvalue().count("personium-dav: invalid"), 4)
+        self.assertFalse(os.path.exists(data))
 
     def test_missingArguments(self):
         self.assertRaises(SystemExit, cli.main, ["box", "create", "c"])
+        self.assertIn("required", self.stderr.getvalue())
 
 
 class EndToEndTests(unittest.TestCase):

@@ -17,13 +17,23 @@ MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
 SLICE = 256  # responses written per turn of the reactor
 
 
-def depth(request):
+def depth(request, rfc4918=False, collection=True):
+    """0 or 1. Under --collection-semantics rfc4918 a missing Depth means
+    infinity (RFC 4918 §9.1), which a resource without members ignores
+    (§10.2); a collection still refuses it (403, finite depth only)."""
     value = header(request, "depth")
+    if rfc4918 and value is None:
+        value = "infinity"
+    if rfc4918 and not collection and value == "infinity":
+        return 0
     if value == "infinity":
         raise DavError("PR403-DV-0001")
     if value not in ("0", "1"):
         raise DavError("PR400-DV-0003", value)
     return int(value)
+
+
+KNOWN = {"{DAV:}propname", "{DAV:}allprop", "{DAV:}include", "{DAV:}prop"}
 
 
 def request_kind(root):
@@ -32,7 +42,8 @@ def request_kind(root):
         return "allprop", []
     if root.tag != "{DAV:}propfind":
         raise DavError("PR400-DV-0001")
-    found = children(root)
+    # RFC 4918 §17: elements the server does not know are ignored
+    found = [c for c in children(root) if c.tag in KNOWN]
     tags = [c.tag for c in found]
     if tags == ["{DAV:}propname"]:
         return "propname", None
@@ -75,7 +86,7 @@ def response(href, info, kind, keys):
 def render(resource, request):
     ctx = resource.ctx
     info = ctx.loc.info
-    level = depth(request)
+    level = depth(request, ctx.config.rfc4918, info.is_collection)
     body = xml_body(request, ctx.config)
     kind, keys = request_kind(parse(body) if body is not None else None)
     own = response(ctx.href(ctx.names, info.is_collection), info, kind, keys)
