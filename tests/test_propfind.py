@@ -3,9 +3,499 @@ hardened parser, the multistatus shape, and the streamed Depth 1 listing."""
 import os
 import re
 from email.utils import parsedate_to_datetime
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from lxml import etree
 from twisted.internet import defer
 
-from personium_dav.propfind_helpers import *  # noqa: F401,F403  (placeholder, replaced below)
+from personium_dav.methods import propfind as propfind_method
+from personium_dav.methods.propfind import SLICE
+
+from .helpers import BOX, NS, DavTestCase
+
+XML = {"Content-Type": "application/xml; charset=utf-8"}
+XML_TYPE = "application/xml; charset=utf-8"
+PNS = "urn:x-personium:xmlns"
+
+ALLPROP = b'<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
+PROPNAME = b'<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>'
+SERVICE_MKCOL = (b'<?xml version="1.0" encoding="utf-8"?>'
+                 b'<D:mkcol xmlns:D="DAV:" xmlns:p="urn:x-personium:xmlns"><D:set><D:prop>'
+                 b'<D:resourcetype><D:collection/><p:service/></D:resourcetype>'
+                 b'</D:prop></D:set></D:mkcol>')
+
+LIVE_COMMON = ["{DAV:}creationdate", "{DAV:}getlastmodified", "{DAV:}getetag",
+               "{DAV:}resourcetype"]
+LIVE_FILE = LIVE_COMMON + ["{DAV:}getcontentlength", "{DAV:}getcontenttype"]
+
+
+def prop_request(*inner):
+    return ('<D:propfind xmlns:D="DAV:"><D:prop>%s</D:prop></D:propfind>'
+            % "".join(inner)).encode("utf-8")
+
+
+def proppatch_body(*inner, remove=()):
+    body = '<D:propertyupdate xmlns:D="DAV:">'
+    if inner:
+        body += "<D:set><D:prop>%s</D:prop></D:set>" % "".join(inner)
+    if remove:
+        body += "<D:remove><D:prop>%s</D:prop></D:remove>" % "".join(remove)
+    return (body + "</D:propertyupdate>").encode("utf-8")
+
+
+def responses(root):
+    """href -> {status code: [property elements]} of a multistatus."""
+    out = {}
+    for resp in root.findall("D:response", NS):
+        href = resp.findtext("D:href", namespaces=NS)
+        assert href not in out, "href %s listed twice" % href
+        stats = {}
+        for ps in resp.findall("D:propstat", NS):
+            status = int(ps.findtext("D:status", namespaces=NS).split()[1])
+            assert status not in stats, "two propstats with %d" % status
+            stats[status] = list(ps.find("D:prop", NS))
+        out[href] = stats
+    return out
+
+
+def tags(elements):
+    return [el.tag for el in elements]
+
+
+def by_tag(elements):
+    return {el.tag: el for el in elements}
+
+
+class DavMixin:
+    """Request shorthands shared by the PROPFIND and PROPPATCH tests."""
+
+    def propfind(self, path, depth="0", body=b"", headers=None):
+        hdrs = dict(headers or {})
+        if depth is not None:
+            hdrs["Depth"] = depth
+        if body:
+            hdrs.setdefault("Content-Type", XML["Content-Type"])
+        return self.request("PROPFIND", path, body, hdrs)
+
+    def proppatch(self, path, body, headers=None):
+        hdrs = dict(XML)
+        hdrs.update(headers or {})
+        return self.request("PROPPATCH", path, body, hdrs)
+
+    @defer.inlineCallbacks
+    def mkcol(self, path, service=False):
+        if service:
+            answer = yield self.request("MKCOL", path, SERVICE_MKCOL, XML)
+        else:
+            answer = yield self.request("MKCOL", path)
+        self.assertEqual(answer.code, 201, answer.body)
+        return answer
+
+    @defer.inlineCallbacks
+    def put(self, path, body=b"hello", content_type="text/plain"):
+        answer = yield self.request("PUT", path, body, {"Content-Type": content_type})
+        self.assertIn(answer.code, (201, 204), answer.body)
+        return answer
+
+    @defer.inlineCallbacks
+    def props_of(self, path, *names):
+        """The 200 propstat of ``path`` (Depth 0): tag -> element."""
+        body = prop_request(*names) if names else b""
+        answer = yield self.propfind(path, "0", body)
+        self.assertEqual(answer.code, 207, answer.body)
+        (stats,) = responses(answer.xml()).values()
+        return by_tag(stats.get(200, []))
+
+
+class PropfindTests(DavMixin, DavTestCase):
+
+    # -- Depth -------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_depth_0_lists_only_the_target(self):
+        yield self.mkcol(BOX + "col")
+        yield self.put(BOX + "col/a.txt")
+        answer = yield self.propfind(BOX + "col/", "0")
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(list(responses(answer.xml())), [BOX + "col/"])
+
+    @defer.inlineCallbacks
+    def test_depth_1_lists_direct_members(self):
+        yield self.mkcol(BOX + "col")
+        yield self.mkcol(BOX + "col/sub")
+        yield self.put(BOX + "col/a.txt")
+        yield self.put(BOX + "col/sub/deep.txt")
+        answer = yield self.propfind(BOX + "col/", "1")
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(sorted(responses(answer.xml())),
+                         [BOX + "col/", BOX + "col/a.txt", BOX + "col/sub/"])
+
+    @defer.inlineCallbacks
+    def test_depth_1_on_a_file_is_the_file(self):
+        yield self.put(BOX + "a.txt")
+        answer = yield self.propfind(BOX + "a.txt", "1")
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(list(responses(answer.xml())), [BOX + "a.txt"])
+
+    @defer.inlineCallbacks
+    def test_depth_1_of_service_collection_lists_src(self):
+        yield self.mkcol(BOX + "svc", service=True)
+        answer = yield self.propfind(BOX + "svc", "1")
+        self.assertEqual(answer.code, 207)
+        found = responses(answer.xml())
+        self.assertEqual(sorted(found), [BOX + "svc/", BOX + "svc/__src/"])
+        rt = by_tag(found[BOX + "svc/__src/"][200])["{DAV:}resourcetype"]
+        self.assertEqual(tags(rt), ["{DAV:}collection"])
+
+    @defer.inlineCallbacks
+    def test_depth_infinity_refused(self):
+        yield self.put(BOX + "a.txt")
+        for path in (BOX, "/cell1/box1", BOX + "a.txt"):
+            answer = yield self.propfind(path, "infinity")
+            self.assertError(answer, 403, "PR403-DV-0001")
+            self.assertEqual(answer.json()["message"]["value"],
+                             "Infinite depth is not supported.")
+
+    @defer.inlineCallbacks
+    def test_depth_missing(self):
+        answer = yield self.propfind(BOX, None)
+        self.assertError(answer, 400, "PR400-DV-0003")
+        message = answer.json()["message"]["value"]
+        self.assertTrue(message.startswith("Invalid depth header value:["), message)
+        self.assertNotIn("None", message)
+
+    @defer.inlineCallbacks
+    def test_depth_bad_values(self):
+        for value in ("2", "Infinity", "one", "-1", "0,1", "01"):
+            answer = yield self.propfind(BOX, value)
+            self.assertError(answer, 400, "PR400-DV-0003")
+            self.assertEqual(answer.json()["message"]["value"],
+                             "Invalid depth header value:[%s]." % value)
+
+    # -- request bodies ------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_empty_body_is_allprop(self):
+        yield self.put(BOX + "a.txt")
+        yield self.proppatch(BOX + "a.txt", proppatch_body('<x:color xmlns:x="urn:t">red</x:color>'))
+        for body in (b"", b"  \r\n\t "):
+            answer = yield self.propfind(BOX + "a.txt", "0", body)
+            self.assertEqual(answer.code, 207, answer.body)
+            stats = responses(answer.xml())[BOX + "a.txt"]
+            self.assertEqual(list(stats), [200])
+            self.assertEqual(sorted(tags(stats[200])), sorted(LIVE_FILE + ["{urn:t}color"]))
+        explicit = yield self.propfind(BOX + "a.txt", "0", ALLPROP)
+        self.assertEqual(sorted(tags(responses(explicit.xml())[BOX + "a.txt"][200])),
+                         sorted(LIVE_FILE + ["{urn:t}color"]))
+
+    @defer.inlineCallbacks
+    def test_allprop_lists_live_and_dead_values(self):
+        yield self.mkcol(BOX + "col")
+        yield self.proppatch(BOX + "col", proppatch_body(
+            '<x:a xmlns:x="urn:t">one</x:a>', '<x:b xmlns:x="urn:t"><x:c/></x:b>'))
+        answer = yield self.propfind(BOX + "col", "0", ALLPROP)
+        stats = responses(answer.xml())[BOX + "col/"]
+        self.assertEqual(list(stats), [200])
+        found = by_tag(stats[200])
+        self.assertEqual(sorted(found), sorted(LIVE_COMMON + ["{urn:t}a", "{urn:t}b"]))
+        self.assertEqual(found["{urn:t}a"].text, "one")
+        self.assertEqual(tags(found["{urn:t}b"]), ["{urn:t}c"])
+
+    @defer.inlineCallbacks
+    def test_allprop_with_include(self):
+        yield self.put(BOX + "a.txt")
+        body = (b'<D:propfind xmlns:D="DAV:" xmlns:x="urn:t"><D:allprop/>'
+                b'<D:include><D:getetag/><x:nothing/></D:include></D:propfind>')
+        answer = yield self.propfind(BOX + "a.txt", "0", body)
+        self.assertEqual(answer.code, 207, answer.body)
+        stats = responses(answer.xml())[BOX + "a.txt"]
+        self.assertEqual(sorted(tags(stats[200])), sorted(LIVE_FILE))  # getetag once
+        self.assertEqual(tags(stats[404]), ["{urn:t}nothing"])
+
+    @defer.inlineCallbacks
+    def test_allprop_followed_by_something_else_is_refused(self):
+        body = b'<D:propfind xmlns:D="DAV:"><D:allprop/><D:propname/></D:propfind>'
+        answer = yield self.propfind(BOX, "0", body)
+        self.assertError(answer, 400, "PR400-DV-0001")
+
+    @defer.inlineCallbacks
+    def test_propname(self):
+        yield self.put(BOX + "a.txt")
+        yield self.proppatch(BOX + "a.txt", proppatch_body('<x:color xmlns:x="urn:t">red</x:color>'))
+        yield self.mkcol(BOX + "col")
+        answer = yield self.propfind(BOX, "1", PROPNAME)
+        self.assertEqual(answer.code, 207)
+        found = responses(answer.xml())
+        names = found[BOX + "a.txt"][200]
+        self.assertEqual(sorted(tags(names)), sorted(LIVE_FILE + ["{urn:t}color"]))
+        self.assertEqual(sorted(tags(found[BOX + "col/"][200])), sorted(LIVE_COMMON))
+        for stats in found.values():
+            for el in stats[200]:
+                self.assertEqual((el.text, len(el), dict(el.attrib)), (None, 0, {}),
+                                 "propname gives names only: %s" % el.tag)
+        self.assertNotIn(b"red", answer.body)
+
+    @defer.inlineCallbacks
+    def test_prop_known_live_dead_and_unknown(self):
+        yield self.put(BOX + "a.txt", b"12345")
+        yield self.proppatch(BOX + "a.txt", proppatch_body(
+            '<x:color xmlns:x="urn:t">red</x:color>', '<bare xmlns="">b</bare>'))
+        body = prop_request('<D:getcontentlength/>', '<x:color xmlns:x="urn:t"/>',
+                            '<x:missing xmlns:x="urn:t"/>', '<D:displayname/>',
+                            '<bare xmlns=""/>', '<nothing xmlns=""/>')
+        answer = yield self.propfind(BOX + "a.txt", "0", body)
+        self.assertEqual(answer.code, 207)
+        stats = responses(answer.xml())[BOX + "a.txt"]
+        self.assertEqual(sorted(stats), [200, 404])
+        found = by_tag(stats[200])
+        self.assertEqual(list(found), ["{DAV:}getcontentlength", "{urn:t}color", "bare"])
+        self.assertEqual(found["{DAV:}getcontentlength"].text, "5")
+        self.assertEqual(found["{urn:t}color"].text, "red")
+        self.assertEqual(found["bare"].text, "b")
+        self.assertEqual(tags(stats[404]), ["{urn:t}missing", "{DAV:}displayname", "nothing"])
+        for el in stats[404]:
+            self.assertEqual((el.text, len(el)), (None, 0))
+
+    @defer.inlineCallbacks
+    def test_prop_only_unknown(self):
+        answer = yield self.propfind(BOX, "0", prop_request('<x:m xmlns:x="urn:t"/>'))
+        self.assertEqual(answer.code, 207)
+        stats = responses(answer.xml())[BOX]
+        self.assertEqual(list(stats), [404])
+        self.assertEqual(tags(stats[404]), ["{urn:t}m"])
+
+    @defer.inlineCallbacks
+    def test_file_only_properties_are_missing_on_collections(self):
+        answer = yield self.propfind(BOX, "0", prop_request(
+            "<D:getcontentlength/>", "<D:getcontenttype/>", "<D:getetag/>"))
+        stats = responses(answer.xml())[BOX]
+        self.assertEqual(tags(stats[200]), ["{DAV:}getetag"])
+        self.assertEqual(tags(stats[404]), ["{DAV:}getcontentlength", "{DAV:}getcontenttype"])
+
+    # -- refused bodies ------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_bad_bodies(self):
+        bodies = [
+            b'<D:propertyupdate xmlns:D="DAV:"/>',  # another root
+            b'<propfind><allprop/></propfind>',  # no namespace
+            b'<D:propfind xmlns:D="urn:not-dav"><D:allprop/></D:propfind>',
+            b'<D:propfind xmlns:D="DAV:"><D:allprop/>',  # not well-formed
+            b'<D:propfind xmlns:D="DAV:"><D:allprop></D:propfind>',
+            b'not xml at all',
+            b'<x:propfind xmlns:D="DAV:"><D:allprop/></x:propfind>',  # unbound prefix
+            b'<D:propfind xmlns:D="DAV:" xmlns:x=""><D:allprop/></D:propfind>',  # bad decl
+            b'<D:propfind xmlns:D="DAV:"><D:prop/><D:allprop/></D:propfind>',
+            b'<D:propfind xmlns:D="DAV:"><D:unknown/></D:propfind>',
+            '<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'.encode("utf-16-le"),
+            b'\xff\xfe<bad',
+        ]
+        for body in bodies:
+            answer = yield self.propfind(BOX, "0", body)
+            self.assertError(answer, 400, "PR400-DV-0001")
+            self.assertEqual(answer.json()["message"]["value"], "XML parse error.")
+
+    @defer.inlineCallbacks
+    def test_billion_laughs_refused(self):
+        body = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n'
+                b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">\n'
+                b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">\n'
+                b'<!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">\n'
+                b']>\n<D:propfind xmlns:D="DAV:"><D:prop><x:a xmlns:x="urn:&lol4;"/>'
+                b'</D:prop></D:propfind>')
+        answer = yield self.propfind(BOX, "0", body)
+        self.assertError(answer, 400, "PR400-DV-0001")
+        self.assertNotIn(b"lol", answer.body)
+
+    @defer.inlineCallbacks
+    def test_external_entity_refused(self):
+        body = (b'<?xml version="1.0"?>\n<!DOCTYPE D:propfind [\n'
+                b'<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+                b'<D:propfind xmlns:D="DAV:"><D:prop><D:x>&xxe;</D:x></D:prop></D:propfind>')
+        answer = yield self.propfind(BOX, "0", body)
+        self.assertError(answer, 400, "PR400-DV-0001")
+        self.assertNotIn(b"root:", answer.body)
+        self.assertNotIn(b"passwd", answer.body)
+
+    @defer.inlineCallbacks
+    def test_plain_doctype_refused(self):
+        body = b'<!DOCTYPE D:propfind><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>'
+        answer = yield self.propfind(BOX, "0", body)
+        self.assertError(answer, 400, "PR400-DV-0001")
+
+    # -- the multistatus -----------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_content_type_and_dav_prefix(self):
+        yield self.put(BOX + "a.txt")
+        for body in (b"", ALLPROP, PROPNAME, prop_request("<D:getetag/>", '<x:n xmlns:x="urn:t"/>')):
+            for depth in ("0", "1"):
+                answer = yield self.propfind(BOX, depth, body)
+                self.assertEqual(answer.code, 207)
+                self.assertEqual(answer.header("content-type"), XML_TYPE)
+                self.assertTrue(answer.body.startswith(b'<?xml version="1.0" encoding="utf-8"?>'))
+                self.assertIn(b'<D:multistatus xmlns:D="DAV:">', answer.body)
+                root = answer.xml()
+                for el in root.iter():
+                    if isinstance(el.tag, str) and el.tag.startswith("{DAV:}"):
+                        self.assertEqual(el.prefix, "D", el.tag)
+                self.assertEqual(re.findall(rb'xmlns:(\w+)="DAV:"', answer.body), [b"D"])
+
+    @defer.inlineCallbacks
+    def test_hrefs_absolute_and_percent_encoded(self):
+        names = ["日本語.txt", "a#b%c.txt", "ไทย", "😀&x.txt", "e\u0301t\u00e9"]
+        yield self.mkcol(BOX + "col")
+        for name in names:
+            if "." in name:
+                yield self.put(BOX + "col/" + quote(name))
+            else:
+                yield self.mkcol(BOX + "col/" + quote(name))
+        answer = yield self.propfind(BOX + "col", "1")
+        self.assertEqual(answer.code, 207)
+        hrefs = list(responses(answer.xml()))
+        for href in hrefs:
+            self.assertTrue(href.startswith("/cell1/box1/col/"), href)
+            self.assertRegex(href, r"^[\x21-\x7e]+$")  # ASCII, no space
+            for ch in "#?\"<> ":
+                self.assertNotIn(ch, href)
+        decoded = sorted(unquote(h) for h in hrefs)
+        expected = sorted([BOX + "col/"] + [BOX + "col/" + n + ("" if "." in n else "/")
+                                            for n in names])
+        self.assertEqual(decoded, expected)
+        self.assertIn("/cell1/box1/col/a%23b%25c.txt", hrefs)
+
+    @defer.inlineCallbacks
+    def test_collection_without_trailing_slash_answered_directly(self):
+        yield self.mkcol(BOX + "col")
+        yield self.mkcol(BOX + "svc", service=True)
+        for path, href in [(BOX + "col", BOX + "col/"), ("/cell1/box1", BOX),
+                           (BOX + "svc", BOX + "svc/"), (BOX + "svc/__src", BOX + "svc/__src/")]:
+            answer = yield self.propfind(path, "0")
+            self.assertEqual(answer.code, 207, path)
+            self.assertIsNone(answer.header("location"))
+            self.assertEqual(list(responses(answer.xml())), [href])
+
+    @defer.inlineCallbacks
+    def test_missing_resource_is_404(self):
+        answer = yield self.propfind(BOX + "nothing", "0")
+        self.assertError(answer, 404, "PR404-DV-0001")
+
+    # -- live properties -----------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_live_properties_of_a_file(self):
+        put = yield self.put(BOX + "a.txt", b"hello world", "text/x-test; charset=utf-8")
+        get = yield self.request("GET", BOX + "a.txt")
+        self.assertEqual(get.code, 200)
+        found = yield self.props_of(BOX + "a.txt")
+        self.assertEqual(sorted(found), sorted(LIVE_FILE))
+        self.assertEqual(found["{DAV:}getetag"].text, get.header("etag"))
+        self.assertEqual(found["{DAV:}getetag"].text, put.header("etag"))
+        self.assertRegex(found["{DAV:}getetag"].text, r'^"1-\d+"$')
+        self.assertEqual(found["{DAV:}getcontentlength"].text, "11")
+        self.assertEqual(found["{DAV:}getcontenttype"].text, "text/x-test; charset=utf-8")
+        self.assertEqual(len(found["{DAV:}resourcetype"]), 0)
+        self.assertFalse((found["{DAV:}resourcetype"].text or "").strip())
+        created = found["{DAV:}creationdate"].text
+        self.assertRegex(created, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        modified = found["{DAV:}getlastmodified"].text
+        self.assertRegex(modified, r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$")
+        self.assertEqual(modified, get.header("last-modified") or modified)
+        # the ETag's milliseconds are the last modification
+        millis = int(found["{DAV:}getetag"].text.strip('"').split("-")[1])
+        self.assertEqual(int(parsedate_to_datetime(modified).timestamp()), millis // 1000)
+
+    @defer.inlineCallbacks
+    def test_etag_follows_updates(self):
+        yield self.put(BOX + "a.txt", b"one")
+        second = yield self.put(BOX + "a.txt", b"two!")
+        found = yield self.props_of(BOX + "a.txt")
+        self.assertEqual(found["{DAV:}getetag"].text, second.header("etag"))
+        self.assertTrue(found["{DAV:}getetag"].text.startswith('"2-'))
+        self.assertEqual(found["{DAV:}getcontentlength"].text, "4")
+        patched = yield self.proppatch(BOX + "a.txt", proppatch_body('<x:a xmlns:x="urn:t"/>'))
+        found = yield self.props_of(BOX + "a.txt")
+        self.assertEqual(found["{DAV:}getetag"].text, patched.header("etag"))
+        self.assertTrue(found["{DAV:}getetag"].text.startswith('"3-'))
+        get = yield self.request("GET", BOX + "a.txt")
+        self.assertEqual(get.header("etag"), patched.header("etag"))
+
+    @defer.inlineCallbacks
+    def test_live_properties_of_collections(self):
+        made = yield self.mkcol(BOX + "col")
+        yield self.mkcol(BOX + "svc", service=True)
+        col = yield self.props_of(BOX + "col")
+        self.assertEqual(sorted(col), sorted(LIVE_COMMON))
+        self.assertEqual(tags(col["{DAV:}resourcetype"]), ["{DAV:}collection"])
+        if made.header("etag"):
+            self.assertEqual(col["{DAV:}getetag"].text, made.header("etag"))
+        self.assertRegex(col["{DAV:}getetag"].text, r'^"\d+-\d+"$')
+        svc = yield self.props_of(BOX + "svc")
+        self.assertEqual(sorted(svc), sorted(LIVE_COMMON))
+        self.assertEqual(tags(svc["{DAV:}resourcetype"]),
+                         ["{DAV:}collection", "{%s}service" % PNS])
+        src = yield self.props_of(BOX + "svc/__src")
+        self.assertEqual(tags(src["{DAV:}resourcetype"]), ["{DAV:}collection"])
+        box = yield self.props_of(BOX)
+        self.assertEqual(tags(box["{DAV:}resourcetype"]), ["{DAV:}collection"])
+
+    @defer.inlineCallbacks
+    def test_file_in_src_has_file_properties(self):
+        yield self.mkcol(BOX + "svc", service=True)
+        yield self.put(BOX + "svc/__src/sample.js", b"function(){}", "text/javascript")
+        answer = yield self.propfind(BOX + "svc/__src", "1")
+        found = responses(answer.xml())
+        props = by_tag(found[BOX + "svc/__src/sample.js"][200])
+        self.assertEqual(props["{DAV:}getcontenttype"].text, "text/javascript")
+        self.assertEqual(props["{DAV:}getcontentlength"].text, "12")
+
+    # -- large listings --------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def test_depth_1_streamed_listing(self):
+        count = SLICE * 2 + 37
+        box_dir = os.path.join(self.data, "cell1", "box1")
+        os.mkdir(os.path.join(box_dir, "big"))
+        yield self.proppatch(BOX + "big", proppatch_body('<x:own xmlns:x="urn:t">me</x:own>'))
+        big = os.path.join(box_dir, "big")
+        names = ["f%04d-ü.txt" % i for i in range(count)]
+        for name in names:
+            with open(os.path.join(big, name), "wb") as f:
+                f.write(b"x" * 3)
+        yield self.mkcol(BOX + "big/zz-sub")
+        yield self.proppatch(BOX + "big/f0300-ü.txt",
+                             proppatch_body('<x:tag xmlns:x="urn:t">v</x:tag>'))
+        streamed = []
+        original = propfind_method._stream
+
+        def stream(request, chunks):
+            streamed.append(1)
+            return original(request, chunks)
+
+        self.patch(propfind_method, "_stream", stream)
+        answer = yield self.propfind(BOX + "big", "1")
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(answer.header("content-type"), XML_TYPE)
+        self.assertEqual(streamed, [1])  # the streamed path, not one buffered body
+        root = answer.xml()  # well-formed
+        hrefs = [h.text for h in root.findall("D:response/D:href", NS)]
+        self.assertEqual(len(hrefs), len(set(hrefs)))
+        expected = {BOX + "big/"} | {BOX + "big/" + n for n in names} | {BOX + "big/zz-sub/"}
+        self.assertEqual({unquote(h) for h in hrefs}, expected)
+        found = responses(root)
+        dead = by_tag(found[BOX + "big/f0300-%C3%BC.txt"][200])
+        self.assertEqual(dead["{urn:t}tag"].text, "v")
+        self.assertEqual(dead["{DAV:}getcontentlength"].text, "3")
+        own = by_tag(found[BOX + "big/"][200])
+        self.assertEqual(own["{urn:t}own"].text, "me")
+        self.assertNotIn(b"props.xml", answer.body)
+        self.assertNotIn(b"lock</D:href>", answer.body)
+
+    @defer.inlineCallbacks
+    def test_bookkeeping_files_never_listed(self):
+        yield self.mkcol(BOX + "col")
+        yield self.proppatch(BOX + "col", proppatch_body('<x:a xmlns:x="urn:t"/>'))
+        yield self.put(BOX + "col/f.txt")
+        yield self.proppatch(BOX + "col/f.txt", proppatch_body('<x:a xmlns:x="urn:t"/>'))
+        answer = yield self.propfind(BOX + "col", "1")
+        self.assertEqual(sorted(responses(answer.xml())), [BOX + "col/", BOX + "col/f.txt"])
+        self.assertNotIn(b"%3A", answer.body)

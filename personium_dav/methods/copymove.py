@@ -1,8 +1,11 @@
 """COPY and MOVE inside a box, with the service-collection and __src rules
 (SPEC §4) and the Overwrite header."""
+import os
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from ..errors import DavError
+from ..store import layout
+from ..store.tree import SRC
 from ..names import is_valid_name
 from ..reply import Reply
 from .common import check_conditions, conditions, header, in_thread
@@ -90,6 +93,9 @@ def _transfer(resource, request, move):
     def work():
         dst = tree.locate(box_dir, names)
         _check_target(ctx, src, dst, value, names, overwrite)
+        if (src.info.is_collection and (move or depth == "infinity")
+                and len(names) + _height(tree, src.path) > ctx.config.max_depth):
+            raise DavError("PR400-DV-0008")
         dirs = (src.parent_dir, dst.parent_dir)
         with tree.locked(*dirs):
             src.info = tree.info(src.path, src.name)
@@ -99,7 +105,8 @@ def _transfer(resource, request, move):
             dst.info = tree.info(dst.path, dst.name)
             _check_target(ctx, src, dst, value, names, overwrite)
             created = dst.info is None
-            if created and tree.count_members(dst.parent_dir) >= ctx.config.max_members:
+            grows = created and not (move and dst.parent_dir == src.parent_dir)
+            if grows and tree.count_members(dst.parent_dir) >= ctx.config.max_members:
                 raise DavError("PR400-DV-0007")
             trash = None
             if not created and (dst.info.is_collection or src.info.is_collection):
@@ -114,6 +121,21 @@ def _transfer(resource, request, move):
         return Reply(201 if created else 204, headers={"ETag": info.etag.encode()})
 
     return in_thread(work)
+
+
+def _height(tree, path):
+    """Levels of collections below ``path`` (a service collection's __src not counted)."""
+    best = 0
+    with os.scandir(path) as it:
+        for de in it:
+            if not de.is_dir(follow_symlinks=False):
+                continue
+            if layout.is_bookkeeping(de.name) and not de.name.startswith(layout.HASHED):
+                continue
+            if de.name == SRC and tree.collection_entry(de.path).kind == "src":
+                continue
+            best = max(best, 1 + _height(tree, de.path))
+    return best
 
 
 def render_move(resource, request):

@@ -29,7 +29,7 @@ def depth(request, rfc4918=False, collection=True):
     if value == "infinity":
         raise DavError("PR403-DV-0001")
     if value not in ("0", "1"):
-        raise DavError("PR400-DV-0003", value)
+        raise DavError("PR400-DV-0003", "" if value is None else value)
     return int(value)
 
 
