@@ -44,6 +44,10 @@ def build_parser():
     create.add_argument("--data", default=DEFAULT_DATA,
                         help=f"data root directory (default {DEFAULT_DATA})")
     create.set_defaults(handler=box_create)
+
+    from personium_dav.auth import cli as auth_cli
+
+    auth_cli.add_parsers(groups)  # account, role, token
     return parser
 
 

@@ -10,6 +10,8 @@ class Config:
     max_file_size: int = 16 * 1024 ** 3  # bytes of one PUT body
     max_members: int = 100_000  # members of one collection
     max_depth: int = 50  # collection depth below a box
+    max_props_per_request: int = 1000  # dead properties set/removed by one request
+    max_prop_value: int = 256 * 1024  # bytes of one stored property value
     collection_semantics: str = "personium"  # or "rfc4918"
     durable: bool = True  # fsync before acknowledging a write
 

@@ -43,3 +43,28 @@ class IPropertyTransaction(Interface):
 
     def abort():
         """Forget every staged change."""
+
+
+class ITokenChecker(Interface):
+    """Who is asking: turns a request's credentials into a ``Principal``.
+
+    The default (``personium_dav.auth.checker.CredentialChecker``) reads
+    ``Authorization: Bearer``/``Basic`` and the ``p_cookie`` cookie with the
+    ``p_cookie_peer`` query parameter. An embedding application replaces it
+    to use its own identity provider.
+    """
+
+    def authenticate(request, cell):
+        """The ``Principal`` (or a Deferred firing one) for ``request`` on
+        ``cell``; the anonymous principal when it carries no credentials.
+        Raise (or fail with) ``DavError`` PR401-AU-* for bad credentials."""
+
+
+class IPrivilegePolicy(Interface):
+    """May a principal use a privilege (SPEC §9) on a resource?"""
+
+    def allowed(principal, privilege, target):
+        """True when ``principal`` holds ``privilege`` (a name such as
+        ``"read"``, ``"bind"``, ``"exec"``) on ``target``: an object with
+        ``cell``, ``box``, ``names`` (the segments below the box) and ``acls``
+        (the parsed ACLs from the box down to the resource)."""

@@ -3,14 +3,13 @@
 Every DAV: property the server computes is protected: a PROPPATCH of one is
 403 ``cannot-modify-protected-property``, even where the resource lacks it.
 """
+import datetime
 from email.utils import formatdate
 
 from .xmlutil import DAV, PNS, empty_element, text_element
 
 
 def _iso(millis):
-    import datetime
-
     t = datetime.datetime.fromtimestamp(millis / 1000, datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (millis % 1000)
 

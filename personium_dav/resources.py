@@ -55,21 +55,37 @@ class DavRoot(Resource):
 
     def __init__(self, server):
         super().__init__()
-        self.server = server
+        self._server = server
+
+    @property
+    def server(self):
+        """The state requests share. twisted.web's ``putChild`` assigns
+        ``child.server`` (the parent's, usually None): that is ignored."""
+        return self._server
+
+    @server.setter
+    def server(self, value):
+        pass
 
     def render(self, request):
         request.defaultContentType = None
-        return self.resolve(request).render(request)
+        try:
+            resource = self.resolve(request)
+        except Exception as error:  # an unreadable sidecar, a disk error: JSON 500, logged
+            def fail(request):
+                raise error
+
+            return respond(request, fail)
+        return resource.render(request)
 
     def resolve(self, request):
         segments = list(request.postpath)
         if segments and segments[-1] == b"":
             segments.pop()
         ctx = Context(self.server, request)
-        try:
-            names = [s.decode("utf-8") for s in segments]
-        except UnicodeDecodeError:
-            return Unknown(ctx, DavError("PR404-MC-0001"))
+        # a segment that is not UTF-8 keeps its bad bytes as "\xff": never a
+        # valid name (SPEC §3), so 403 to create it and 404 for the rest
+        names = [s.decode("utf-8", "backslashreplace") for s in segments]
         if not names:
             return Unknown(ctx, DavError("PR404-MC-0001"))
         cell = names[0]
@@ -89,6 +105,8 @@ class DavRoot(Resource):
             return BadName(ctx)
         loc = tree.locate(tree.box_dir(cell, ctx.box), ctx.names)
         ctx.loc = loc
+        if loc.foreign:  # a planted symlink: as if the name were invalid
+            return BadName(ctx)
         if loc.service_exec:
             return ServiceExecution(ctx)
         if loc.info is None:
@@ -113,7 +131,9 @@ class DavResource(Resource):
         method = request.method.decode("latin-1")
         if method == "HEAD" and "HEAD" in self.methods:
             method = "GET"
-        handler = getattr(self, "render_" + method, None)
+        # twisted.web's Resource.render_HEAD calls render_GET, which most
+        # kinds lack (HEAD on a missing resource was a 500): never inherit it
+        handler = getattr(self, "render_" + method, None) if method != "HEAD" else None
         if method == "REPORT":
             handler = _raiser(DavError("PR501-MC-0001"))
         elif handler is None:

@@ -2,6 +2,7 @@
 from twisted.web.server import Site
 
 from .config import Config
+from .request import requestFactoryFor
 from .resources import DavRoot
 from .store.tree import Tree
 
@@ -26,5 +27,7 @@ def makeResource(data_root, config=None):
 
 def makeSite(data_root, config=None, timeout=60):
     """A ``Site`` serving the data root at ``/``; idle connections close after
-    ``timeout`` seconds."""
-    return Site(makeResource(data_root, config), timeout=timeout)
+    ``timeout`` seconds. Its requests are ``request.DavRequest``: bodies over
+    the limits are refused while they arrive, PUT bodies stream to disk."""
+    resource = makeResource(data_root, config)
+    return Site(resource, timeout=timeout, requestFactory=requestFactoryFor(resource))

@@ -34,14 +34,22 @@ def parse(body, max_depth=MAX_DEPTH):
         raise DavError("PR400-DV-0001")
     try:
         root = etree.fromstring(body, _PARSER)
-    except (etree.XMLSyntaxError, ValueError):
+    except etree.XMLSyntaxError as e:
+        if b"<!DOCTYPE" not in body and "depth" in str(e).lower():
+            raise _too_deep_error(max_depth)  # libxml2's own cap (256)
+        raise DavError("PR400-DV-0001")
+    except ValueError:
         raise DavError("PR400-DV-0001")
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise DavError("PR400-DV-0001")
     if _too_deep(root, max_depth):
-        raise DavError("PR400-DV-0001")
+        raise _too_deep_error(max_depth)
     return root
+
+
+def _too_deep_error(max_depth):
+    return DavError("PR400-DV-0006", "elements nested deeper than %d" % max_depth)
 
 
 def _too_deep(root, max_depth):

@@ -27,6 +27,8 @@ class Answer:
         self.code = response.code
         self.headers = response.headers
         self.body = body
+        # twisted's client keeps Content-Length out of the headers (but for HEAD)
+        self.length = response.length if isinstance(response.length, int) else None
 
     def header(self, name):
         values = self.headers.getRawHeaders(name.encode("ascii"))

@@ -19,6 +19,8 @@ import tempfile
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from personium_dav.config import Config
+from tests.helpers import BOX, DavTestCase
 from tests.realserver import RealServer
 
 SUITES = ("basic", "copymove", "props", "http")
@@ -133,3 +135,61 @@ class LitmusTests(unittest.TestCase):
         self.assertEqual(unexpected, [], explain())
         self.assertEqual(counted, len(warnings), explain())
         self.assertEqual(run.returncode, 0, explain())
+
+
+EXTENDED = (b'<?xml version="1.0" encoding="utf-8" ?>'
+            b'<propfind xmlns="DAV:"><foobar/><allprop/></propfind>')
+
+
+class ExtendedPropfindTests(DavTestCase):
+    """What litmus's props/propextended and props/propwformed send; litmus
+    passes them whatever the status, so they are checked here."""
+
+    @defer.inlineCallbacks
+    def test_unknown_element_ignored(self):
+        # RFC 4918 §17: an element the server does not know is ignored
+        answer = yield self.request("PROPFIND", BOX, EXTENDED, {"Depth": "0"})
+        self.assertEqual(answer.code, 207, answer.body)
+        self.assertTrue(list(answer.xml().iter("{DAV:}getetag")))
+
+    @defer.inlineCallbacks
+    def test_only_unknown_elements_refused(self):
+        body = b'<propfind xmlns="DAV:"><foobar/></propfind>'
+        answer = yield self.request("PROPFIND", BOX, body, {"Depth": "0"})
+        self.assertError(answer, 400, "PR400-DV-0001")
+
+    @defer.inlineCallbacks
+    def test_missing_depth_on_file_refused(self):
+        # SPEC §7 under the default semantics: Depth is required everywhere
+        answer = yield self.request("PUT", BOX + "f.txt", b"x")
+        self.assertEqual(answer.code, 201)
+        answer = yield self.request("PROPFIND", BOX + "f.txt", EXTENDED)
+        self.assertError(answer, 400, "PR400-DV-0003")
+
+
+class RFC4918DepthTests(DavTestCase):
+    """--collection-semantics rfc4918: no Depth means infinity (RFC 4918 §9.1)."""
+
+    config = Config(collection_semantics="rfc4918")
+
+    @defer.inlineCallbacks
+    def test_missing_depth_on_file_is_depth_0(self):
+        # §10.2: a resource without internal members ignores Depth
+        answer = yield self.request("PUT", BOX + "f.txt", b"x")
+        self.assertEqual(answer.code, 201)
+        for headers in ({}, {"Depth": "infinity"}):
+            answer = yield self.request("PROPFIND", BOX + "f.txt", EXTENDED, headers)
+            self.assertEqual(answer.code, 207, answer.body)
+            hrefs = [h.text for h in answer.xml().iter("{DAV:}href")]
+            self.assertEqual(hrefs, [BOX + "f.txt"])
+
+    @defer.inlineCallbacks
+    def test_missing_depth_on_collection_refused(self):
+        answer = yield self.request("PROPFIND", BOX, EXTENDED)
+        self.assertError(answer, 403, "PR403-DV-0001")
+
+    @defer.inlineCallbacks
+    def test_bad_depth_still_refused(self):
+        answer = yield self.request("PUT", BOX + "f.txt", b"x")
+        answer = yield self.request("PROPFIND", BOX + "f.txt", b"", {"Depth": "2"})
+        self.assertError(answer, 400, "PR400-DV-0003")

@@ -209,6 +209,16 @@ class DepthLimitTests(DavSteps):
         yield self.ok((yield self.move(BOX + "x/y", BOX + "a/y")), 201)
 
 
+    @defer.inlineCallbacks
+    def test_service_collection_at_the_limit(self):
+        """A service collection's __src is not a level of its own."""
+        yield self.mkcol(BOX + "a")
+        yield self.service(BOX + "a/svc")
+        yield self.put(BOX + "a/svc/__src/x.js", content_type="text/javascript", status=(201,))
+        yield self.service(BOX + "s2")
+        yield self.ok((yield self.move(BOX + "s2", BOX + "a/s2")), 201)
+
+
 class MembersLimitTests(DavSteps):
     config = Config(max_members=2)
     FULL = "Cannot add any more child resources."

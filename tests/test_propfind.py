@@ -9,6 +9,7 @@ from twisted.internet import defer
 
 from personium_dav.methods import propfind as propfind_method
 from personium_dav.methods.propfind import SLICE
+from personium_dav.store import layout, props
 
 from .helpers import BOX, NS, DavTestCase
 
@@ -210,6 +211,15 @@ class PropfindTests(DavMixin, DavTestCase):
         stats = responses(answer.xml())[BOX + "a.txt"]
         self.assertEqual(sorted(tags(stats[200])), sorted(LIVE_FILE))  # getetag once
         self.assertEqual(tags(stats[404]), ["{urn:t}nothing"])
+
+    @defer.inlineCallbacks
+    def test_allprop_include_of_a_file_property_on_a_collection(self):
+        body = (b'<D:propfind xmlns:D="DAV:"><D:allprop/>'
+                b'<D:include><D:getcontentlength/><D:resourcetype/></D:include></D:propfind>')
+        answer = yield self.propfind(BOX, "0", body)
+        stats = responses(answer.xml())[BOX]
+        self.assertEqual(sorted(tags(stats[200])), sorted(LIVE_COMMON))
+        self.assertEqual(tags(stats[404]), ["{DAV:}getcontentlength"])
 
     @defer.inlineCallbacks
     def test_allprop_followed_by_something_else_is_refused(self):
@@ -499,3 +509,17 @@ class PropfindTests(DavMixin, DavTestCase):
         answer = yield self.propfind(BOX + "col", "1")
         self.assertEqual(sorted(responses(answer.xml())), [BOX + "col/", BOX + "col/f.txt"])
         self.assertNotIn(b"%3A", answer.body)
+
+    @defer.inlineCallbacks
+    def test_unreadable_sidecar_is_a_json_500(self):
+        yield self.mkcol(BOX + "col")
+        sidecar = os.path.join(self.data, "cell1", "box1", "col", layout.SIDECAR)
+        with open(sidecar, "wb") as f:
+            f.write(b'<s:sidecar xmlns:s="urn:x-personium-dav:sidecar" version="9.0"/>')
+        props._cache.clear()
+        for path, depth in ((BOX + "col", "0"), (BOX + "col/", "1"), (BOX, "1")):
+            answer = yield self.propfind(path, depth)
+            self.assertError(answer, 500, "PR500-SV-0000")
+            self.assertNotIn(self.data.encode(), answer.body)
+            self.assertNotIn(b"Traceback", answer.body)
+        self.assertEqual(len(self.flushLoggedErrors(props.CorruptSidecar)), 3)

@@ -60,10 +60,14 @@ def _check_target(ctx, src, dst, value, names, overwrite):
         raise DavError("PR403-DV-0005", value)
     if info.is_collection and names[:len(ctx.names)] == ctx.names:
         raise DavError("PR400-DV-0009", "Destination", value)
+    if dst.foreign:  # a planted symlink on the way: never written through
+        raise DavError("PR403-DV-0004", names[-1])
     if dst.service_exec:
         raise DavError("PR400-DV-0016")
     if dst.parent_dir is None:
         raise DavError("PR409-DV-0001", ctx.url(names[:-1]))
+    if dst.info is not None and dst.info.kind == "src":
+        raise DavError("PR400-DV-0017")  # before the rule for the service parent
     if src.parent_kind == "src" and dst.parent_kind != "src":
         raise DavError("PR400-DV-0016")
     if dst.parent_kind == "service":
@@ -75,8 +79,6 @@ def _check_target(ctx, src, dst, value, names, overwrite):
     if dst.info is not None:
         if not overwrite:
             raise DavError("PR412-DV-0002")
-        if dst.info.kind == "src":
-            raise DavError("PR400-DV-0017")
         if dst.info.is_collection and not ctx.config.rfc4918:
             raise DavError("PR400-DV-0012")
 

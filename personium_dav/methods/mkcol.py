@@ -69,7 +69,7 @@ def render(resource, request):
     if len(ctx.names) > config.max_depth:
         raise DavError("PR400-DV-0008")
     kind, elements = _requested(request, config)
-    props = proppatch.frozen(elements)
+    props = proppatch.frozen(elements, config)
 
     def work():
         with tree.locked(loc.parent_dir):

@@ -6,7 +6,7 @@ multistatus is written in slices so a large listing never blocks the reactor.
 from twisted.internet import task
 
 from ..errors import DavError
-from ..live import LIVE, live_value, live_values
+from ..live import live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
@@ -65,7 +65,7 @@ def response(href, info, kind, keys):
         found = "".join(v for _, v in live_values(info))
         found += b"".join(info.props.values()).decode("utf-8")
         missing = "".join(empty_element(*k) for k in keys
-                          if k not in LIVE and k not in info.props)
+                          if k not in info.props and live_value(info, k) is None)
     else:
         values, absent = [], []
         for key in keys:

@@ -44,13 +44,29 @@ def refusal(op, el):
     return None
 
 
-def frozen(elements):
-    return {split(el.tag): freeze(el) for el in elements}
+def frozen(elements, config=None):
+    values = {split(el.tag): freeze(el) for el in elements}
+    if config is not None:
+        check_limits(len(elements), values.items(), config)
+    return values
+
+
+def check_limits(count, values, config):
+    """400 PR400-DV-0006 for too many properties in one request, or for a
+    property value (serialised) over ``max_prop_value`` bytes."""
+    if count > config.max_props_per_request:
+        raise DavError("PR400-DV-0006", "more than %d properties in one request"
+                       % config.max_props_per_request)
+    for (ns, local), value in values:
+        if value is not None and len(value) > config.max_prop_value:
+            raise DavError("PR400-DV-0006", "value of {%s}%s is larger than %d bytes"
+                           % (ns, local, config.max_prop_value))
 
 
 def _propstat(names, status, error=None):
     out = "<D:propstat><D:prop>%s</D:prop><D:status>%s</D:status>" % ("".join(names), STATUS[status])
-    if error:
+    if error:  # RFC 4918 §14.22: the precondition as D:error, then a description
+        out += "<D:error><D:%s/></D:error>" % error
         out += "<D:responsedescription>%s</D:responsedescription>" % escape(error)
     return out + "</D:propstat>"
 
@@ -68,6 +84,8 @@ def render(resource, request):
     if body is None:
         raise DavError("PR400-DV-0001")
     ops = instructions(parse(body))
+    if len(ops) > ctx.config.max_props_per_request:
+        check_limits(len(ops), (), ctx.config)
     href = ctx.href(ctx.names, info.is_collection)
     refused = [(el, refusal(op, el)) for op, el in ops]
     if any(reason for _, reason in refused):
@@ -78,6 +96,7 @@ def render(resource, request):
             stats.append(_propstat(others, 424))
         raise Refusal(xml_reply(207, _multistatus(href, stats)))
     staged = [(op, split(el.tag), freeze(el) if op == "set" else None) for op, el in ops]
+    check_limits(len(staged), ((key, value) for _, key, value in staged), ctx.config)
     if info.is_collection:
         directory, member = loc.path, ""
     else:

@@ -5,6 +5,7 @@ import os
 
 from ..errors import DavError
 from ..reply import Reply
+from ..request import take_body
 from .common import check_conditions, conditions, header, in_thread
 
 
@@ -20,9 +21,13 @@ def render(resource, request):
     if length and length.strip().isdigit() and int(length) > config.max_file_size:
         raise DavError("PR413-DV-0001")
     if_match, if_none_match = conditions(request)
+    streamed = take_body(request, tree)  # already on disk (request.DavRequest)
 
     def work():
-        tmp = tree.receive(request.content)
+        if streamed is not None:
+            tmp = tree.settle(*streamed)
+        else:
+            tmp = tree.receive(request.content)
         try:
             with tree.locked(loc.parent_dir):
                 current = tree.info(loc.path, loc.name)

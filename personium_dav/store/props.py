@@ -134,17 +134,28 @@ class SidecarPropertyStore:
         return state
 
     def begin(self):
+        # read from disk, not from the cache: another server process on the
+        # same data root may have committed since, and the cache key
+        # (inode, mtime, size) can repeat (inodes are reused, mtimes are coarse)
+        _cache.pop(self.path, None)
         return Transaction(self, self.read())
 
     def _write(self, state):
         data = encode(state)
         tmp = os.path.join(self.directory, layout.SIDECAR_TMP)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if self.durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if self.durable:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:  # a full disk: the old sidecar stays, no partial copy beside it
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
         if self.durable:
             layout.fsync_dir(self.directory)
         st = os.stat(self.path)

@@ -59,6 +59,7 @@ class Location:
     path: str = ""
     info: Info = None  # None when nothing is there
     service_exec: bool = False  # below a service collection, outside __src
+    foreign: bool = False  # a symlink or special file on the way: never entered
 
     @property
     def name(self):
@@ -135,8 +136,10 @@ class Tree:
             if i == len(names) - 1:
                 loc.parent_dir, loc.parent_kind, loc.path = directory, kind, path
                 loc.info = self.info(path, name)
+                loc.foreign = loc.info is None and _is_foreign(path)
                 return loc
             if not _is_real_dir(path):
+                loc.foreign = _is_foreign(path)
                 return loc
             directory, kind = path, self.collection_entry(path).kind or "collection"
         loc.path = box_dir
@@ -214,12 +217,29 @@ class Tree:
     def receive(self, source, limit=None):
         """Copy a request body to a temporary file (fsynced); its path."""
         tmp = self.tmp_path()
-        with open(tmp, "wb") as out:
-            source.seek(0)
-            shutil.copyfileobj(source, out, 1024 * 1024)
-            if self.durable:
+        try:
+            with open(tmp, "wb") as out:
+                source.seek(0)
+                shutil.copyfileobj(source, out, 1024 * 1024)
+                if self.durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+        except BaseException:
+            _unlink(tmp)  # a full disk leaves no half body behind
+            raise
+        return tmp
+
+    def settle(self, tmp, out):
+        """A body already streamed to ``tmp`` (open as ``out``): flushed,
+        fsynced when durable, closed; its path. Deleted if that fails."""
+        try:
+            with out:
                 out.flush()
-                os.fsync(out.fileno())
+                if self.durable:
+                    os.fsync(out.fileno())
+        except BaseException:
+            _unlink(tmp)
+            raise
         return tmp
 
     def install_file(self, tmp, loc, content_type, previous):
@@ -350,7 +370,27 @@ class Tree:
 
 
 def _ignore_locks(directory, names):
-    return [n for n in names if n in (layout.LOCK, layout.SIDECAR_TMP)]
+    """What a COPY leaves out: lock files, sidecar temporaries, and anything
+    planted that is not a plain file or directory (a symlink is never followed)."""
+    return [n for n in names if n in (layout.LOCK, layout.SIDECAR_TMP)
+            or _is_foreign(os.path.join(directory, n))]
+
+
+def _is_foreign(path):
+    """True when something is at ``path`` that is neither a plain file nor a
+    directory (a symlink planted in the data root, a fifo, a socket)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _is_real_dir(path):

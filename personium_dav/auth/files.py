@@ -1,0 +1,61 @@
+"""Bookkeeping files of the envelope: JSON written atomically under a lock.
+
+Every name holds ``:`` (SPEC §3 forbids it in resource names), so no URL can
+reach one. A write goes to a temporary file beside the target, is fsynced,
+renamed over it, and the directory fsynced: a crash leaves the old file or
+the new one. Writers hold ``fcntl.flock`` on a lock file, so several server
+processes (and the operator command line) on one data root lose no update.
+"""
+import contextlib
+import fcntl
+import json
+import os
+
+
+@contextlib.contextmanager
+def flocked(lock_path):
+    """Hold an exclusive flock on ``lock_path`` (created 0600 when missing)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read_json(path, default=None):
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except FileNotFoundError:
+        return default
+
+
+def write_atomic(path, data, mode=0o600, durable=True):
+    """Replace ``path`` with ``data`` (bytes): temp + fsync + rename."""
+    directory = os.path.dirname(path)
+    tmp = path + ".tmp"  # callers hold the lock: one writer at a time
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if durable:
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def write_json(path, value, durable=True):
+    data = json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+    write_atomic(path, data + b"\n", durable=durable)

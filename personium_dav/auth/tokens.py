@@ -1,0 +1,117 @@
+"""Signed tokens (PyJWT, HS256) and the data root's signing secret.
+
+The secret is 32 random bytes made on first start in ``DATA/:secret``
+(mode 0600). A token carries ``typ`` (access, refresh or cookie), ``cell``
+(None for the owner), ``sub`` (the account), ``roles``, ``owner``, ``iat``,
+``exp`` and a random ``jti``. A cookie token also carries ``peer``: the
+SHA-256 of the ``p_cookie_peer`` value handed to the client with it.
+"""
+import hashlib
+import hmac
+import os
+import secrets
+import time
+import uuid
+
+import jwt
+
+from . import files
+
+SECRET = ":secret"
+ISSUER = "personium-dav"
+ALGORITHM = "HS256"
+
+
+class TokenExpired(Exception):
+    pass
+
+
+class TokenInvalid(Exception):
+    pass
+
+
+def load_secret(data_root):
+    """The signing secret of a data root, made (0600) when missing."""
+    path = os.path.join(os.path.abspath(data_root), SECRET)
+    try:
+        with open(path, "rb") as f:
+            data = f.read().strip()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with files.flocked(path + ".lock"):
+        try:
+            with open(path, "rb") as f:
+                data = f.read().strip()
+            if len(data) >= 32:
+                return data
+        except FileNotFoundError:
+            pass
+        data = secrets.token_hex(32).encode("ascii")
+        files.write_atomic(path, data + b"\n", mode=0o600)
+        return data
+
+
+def peer_digest(peer):
+    return hashlib.sha256(peer.encode("utf-8")).hexdigest()
+
+
+class TokenService:
+    """Issues and verifies the server's tokens."""
+
+    def __init__(self, secret, access_ttl=3600, refresh_ttl=86400, clock=time.time):
+        self.secret = secret
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self.clock = clock
+
+    def issue(self, cell, subject, roles=(), owner=False, ttl=None, kind="access", **extra):
+        if ttl is None:
+            ttl = self.refresh_ttl if kind == "refresh" else self.access_ttl
+        now = int(self.clock())
+        claims = {
+            "iss": ISSUER, "typ": kind, "cell": cell, "sub": subject,
+            "roles": sorted(roles), "owner": bool(owner),
+            "iat": now, "exp": now + int(ttl), "jti": uuid.uuid4().hex,
+        }
+        claims.update(extra)
+        return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+
+    def owner_token(self, ttl=None):
+        return self.issue(None, "owner", owner=True, ttl=ttl)
+
+    def verify(self, token, kind="access"):
+        """The claims of a valid token of that kind; TokenExpired or TokenInvalid."""
+        try:
+            claims = jwt.decode(
+                token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                options={"require": ["exp", "iat", "iss", "typ", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired()
+        except jwt.InvalidTokenError:
+            raise TokenInvalid()
+        if claims.get("typ") != kind:
+            raise TokenInvalid()
+        if not isinstance(claims.get("roles", []), list):
+            raise TokenInvalid()
+        return claims
+
+    def cookie(self, access_claims):
+        """(p_cookie value, p_cookie_peer) for the same grant as an access token."""
+        peer = secrets.token_urlsafe(24)
+        value = self.issue(access_claims["cell"], access_claims["sub"],
+                           access_claims.get("roles", ()), access_claims.get("owner", False),
+                           ttl=access_claims["exp"] - int(self.clock()), kind="cookie",
+                           peer=peer_digest(peer))
+        return value, peer
+
+    def verify_cookie(self, value, peer):
+        """The claims of a cookie token whose peer matches; TokenExpired/TokenInvalid."""
+        claims = self.verify(value, kind="cookie")
+        expected = claims.get("peer")
+        if not isinstance(expected, str) or not peer or not hmac.compare_digest(
+                expected, peer_digest(peer)):
+            raise TokenInvalid()
+        return claims

@@ -1,0 +1,251 @@
+"""The request envelope of SPEC §9: what every request passes through.
+
+In order, before routing:
+
+1. ``X-Personium-RequestKey``: up to 128 of ``A-Z a-z 0-9 - _`` (empty is
+   allowed), else 400 PR400-EV-0002; made when absent (4 base64url
+   characters, ``_``, a random UUID in 22 base64url characters); returned in
+   the response, written in the event log and the access log.
+2. ``X-HTTP-Method-Override: M`` on a POST makes the method ``M``.
+3. ``X-Override: Name: Value`` (repeatable) replaces that request header, in
+   order; a value with nothing before the colon is ignored.
+4. ``Origin``: CORS response headers; a preflight (``OPTIONS`` with
+   ``Access-Control-Request-Method``) is answered without authentication.
+
+Then, once the URL names a cell, authentication (an ``ITokenChecker``) and,
+per resource, the privilege check (an ``IPrivilegePolicy``): 401 with both
+challenges for anonymous callers and bad credentials, 403 PR403-AU-0002 for
+known callers lacking the privilege.
+"""
+import base64
+import os
+import re
+import time
+import uuid
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web.http import _escape, combinedLogFormatter
+
+from . import eventlog
+from .errors import DavError
+
+log = Logger()
+
+REQUEST_KEY = b"X-Personium-RequestKey"
+_KEY = re.compile(r"^[A-Za-z0-9_-]{0,128}$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 method token
+STATE = "personium_envelope"  # the attribute of the request holding its State
+
+ALLOW_HEADERS = (b"Authorization, Content-Type, Depth, Destination, Overwrite, If-Match, "
+                 b"If-None-Match, Range, X-HTTP-Method-Override, X-Override, "
+                 b"X-Personium-RequestKey, X-Personium-Recursive, Accept, Origin")
+EXPOSE_HEADERS = (b"ETag, X-Personium-RequestKey, Location, Content-Range, "
+                  b"WWW-Authenticate, DAV, Allow")
+ALL_METHODS = (b"OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, "
+               b"MOVE, COPY, ACL")
+
+
+class State:
+    """The envelope's record of one request."""
+
+    def __init__(self, key):
+        self.key = key
+        self.headers = {}  # name -> value(s): set on every answer, errors included
+        self.preflight = False
+        self.principal = None
+        self.cell = None
+        self.cell_url = None
+        self.box = None
+        self.names = []
+        self.kind = None  # the resource kind, for the event type
+        self.started = time.time()
+
+
+def state(request):
+    return getattr(request, STATE, None)
+
+
+# -- 1. the request key -----------------------------------------------------------
+
+def new_key():
+    """4 base64url characters, ``_``, a random UUID as 22 base64url characters."""
+    head = base64.urlsafe_b64encode(os.urandom(3)).decode("ascii")
+    tail = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    return head + "_" + tail
+
+
+def request_key(request):
+    """The request's key (made when absent); 400 PR400-EV-0002 when invalid."""
+    values = request.requestHeaders.getRawHeaders(REQUEST_KEY)
+    if values is None:
+        return new_key()
+    if len(values) != 1:
+        raise DavError("PR400-EV-0002")
+    try:
+        value = values[0].decode("ascii")
+    except UnicodeDecodeError:
+        raise DavError("PR400-EV-0002")
+    if not _KEY.match(value) or "\n" in value:
+        raise DavError("PR400-EV-0002")
+    return value
+
+
+# -- 2 and 3. overrides -----------------------------------------------------------
+
+def override_method(request):
+    if request.method != b"POST":
+        return
+    value = request.getHeader(b"x-http-method-override")
+    if value is None:
+        return
+    value = value.decode("latin-1").strip().upper()
+    if _TOKEN.match(value):
+        request.method = value.encode("ascii")
+
+
+def override_headers(request):
+    for raw in request.requestHeaders.getRawHeaders(b"x-override") or ():
+        name, colon, value = raw.partition(b":")
+        name, value = name.strip(), value.strip()
+        if not colon or not name or not _TOKEN.match(name.decode("latin-1")):
+            continue
+        request.requestHeaders.setRawHeaders(name, [value])
+
+
+# -- 4. CORS ----------------------------------------------------------------------------
+
+def is_preflight(request):
+    return (request.method == b"OPTIONS" and request.getHeader(b"origin") is not None
+            and request.getHeader(b"access-control-request-method") is not None)
+
+
+def cors_headers(request):
+    origin = request.getHeader(b"origin")
+    if origin is None:
+        return {}
+    headers = {
+        b"Access-Control-Allow-Origin": origin,
+        b"Access-Control-Allow-Credentials": b"true",
+        b"Access-Control-Expose-Headers": EXPOSE_HEADERS,
+        b"Vary": b"Origin",
+    }
+    asked = request.getHeader(b"access-control-request-headers")
+    headers[b"Access-Control-Allow-Headers"] = (
+        asked if asked else ALLOW_HEADERS)
+    if is_preflight(request):
+        headers[b"Access-Control-Allow-Methods"] = ALL_METHODS
+        headers[b"Access-Control-Max-Age"] = b"600"
+    return headers
+
+
+# -- authentication and authorization ----------------------------------------------
+
+def challenges(cell_url):
+    realm = cell_url.replace("\\", "\\\\").replace('"', '\\"').encode("latin-1", "replace")
+    return [b'Bearer realm="' + realm + b'"', b'Basic realm="' + realm + b'"']
+
+
+def unauthorized(code, cell_url):
+    return DavError(code, headers={"WWW-Authenticate": challenges(cell_url)})
+
+
+def _with_challenges(failure, cell_url):
+    error = failure.check(DavError) and failure.value
+    if error and error.status == 401 and "WWW-Authenticate" not in error.headers:
+        error.headers = dict(error.headers, **{"WWW-Authenticate": challenges(cell_url)})
+    return failure
+
+
+class Envelope:
+    """One per server: the checker, the policy and the event log it uses."""
+
+    def __init__(self, checker, policy, events=None):
+        self.checker = checker
+        self.policy = policy
+        self.events = events
+
+    def begin(self, request):
+        """Steps 1-4 on a fresh request; its ``State``. Raises DavError
+        (400 PR400-EV-0002) for a bad request key, before anything else."""
+        key = request_key(request)
+        st = State(key)
+        setattr(request, STATE, st)
+        st.headers[REQUEST_KEY] = key.encode("ascii")
+        override_method(request)
+        override_headers(request)
+        st.headers.update(cors_headers(request))
+        st.preflight = is_preflight(request)
+        request.notifyFinish().addBoth(self._finished, request, st)
+        return st
+
+    def authenticate(self, request, cell, cell_url):
+        """A Deferred of the caller's Principal on ``cell``; 401s with challenges."""
+        st = state(request)
+        d = defer.maybeDeferred(self.checker.authenticate, request, cell)
+
+        def keep(principal):
+            if st is not None:
+                st.principal = principal
+            return principal
+
+        d.addCallback(keep)
+        d.addErrback(_with_challenges, cell_url)
+        return d
+
+    def authorize(self, principal, privilege, target, cell_url):
+        """Raise 401 (anonymous) or 403 unless the policy allows it."""
+        if self.policy.allowed(principal, privilege, target):
+            return
+        if principal.anonymous:
+            raise unauthorized("PR401-AU-0001", cell_url)
+        raise DavError("PR403-AU-0002")
+
+    # -- the event log ------------------------------------------------------------
+
+    def _finished(self, _, request, st):
+        if self.events is None or not st.cell:
+            return None
+        try:
+            principal = st.principal
+            if principal is None or principal.anonymous:
+                subject = ""
+            elif principal.owner:
+                subject = "owner"
+            else:
+                base = st.cell_url or ""
+                if principal.cell != st.cell:
+                    base = base.rsplit("/" + st.cell + "/", 1)[0] + "/" + principal.cell + "/"
+                subject = base + "#" + principal.subject
+            method = request.method.decode("latin-1")
+            line = eventlog.format_line(
+                time.time(), request.code, st.key, subject,
+                eventlog.event_type(st.kind, method, request.code),
+                eventlog.object_of(st.box, st.names))
+            self.events.write(st.cell, line)
+        except Exception:
+            log.failure("writing the event log failed")
+        return None
+
+
+# -- the access log ------------------------------------------------------------------
+
+_SECRET_QUERY = re.compile(rb"((?:^|[?&;])p_cookie_peer=)[^&;#]*", re.I)
+
+
+def access_log_formatter(timestamp, request):
+    """twisted.web's combined log line, with ``p_cookie_peer`` masked and the
+    request key appended as a last quoted field."""
+    uri = request.uri
+    masked = _SECRET_QUERY.sub(rb"\1***", uri)
+    if masked != uri:
+        request.uri = masked
+        try:
+            line = combinedLogFormatter(timestamp, request)
+        finally:
+            request.uri = uri
+    else:
+        line = combinedLogFormatter(timestamp, request)
+    st = state(request)
+    key = st.key if st is not None else "-"
+    return '%s "%s"' % (line, _escape(key))

@@ -1,0 +1,107 @@
+"""The per-cell event log, in the Personium event-log CSV shape.
+
+One line per request, in ``DATA/{cell}/:log/events.log``:
+
+    2024-05-01T12:00:00.123Z,[INFO ],"REQUESTKEY","false","","http://h/cell1/#me","davfile.create","personium-localcell:/box1/col/a.txt","201"
+
+that is ``time, level, "requestKey", "external", "schema", "subject",
+"type", "object", "info"``; ``info`` is the response status. Files are
+rotated by size with ``twisted.python.logfile.LogFile`` (``events.log.1``,
+``.2``, ...). A line never holds a credential: the subject is an account
+URL, the object a resource path, and every field is quoted with CR, LF and
+other control characters replaced.
+"""
+import datetime
+import os
+import re
+
+from twisted.python.logfile import LogFile
+
+DIRECTORY = ":log"
+NAME = "events.log"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _quote(value):
+    value = _CONTROL.sub(" ", "" if value is None else str(value))
+    return '"%s"' % value.replace('"', '""')
+
+
+def level_of(status):
+    if status >= 500:
+        return "[ERROR]"
+    if status >= 400:
+        return "[WARN ]"
+    return "[INFO ]"
+
+
+def timestamp(seconds):
+    t = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (int(seconds * 1000) % 1000)
+
+
+def format_line(seconds, status, request_key, subject, event_type, obj,
+                external=False, schema=""):
+    return ",".join([
+        timestamp(seconds), level_of(status), _quote(request_key),
+        _quote("true" if external else "false"), _quote(schema), _quote(subject),
+        _quote(event_type), _quote(obj), _quote(status),
+    ])
+
+
+ACTIONS = {"GET": "get", "HEAD": "get", "PROPFIND": "propfind", "PROPPATCH": "proppatch",
+           "DELETE": "delete", "MKCOL": "create", "MOVE": "move", "COPY": "copy",
+           "ACL": "acl", "OPTIONS": "options", "POST": "post"}
+KINDS = {"file": "davfile", "collection": "davcol", "box": "box",
+         "service": "servicecol", "src": "servicesrc"}
+
+
+def event_type(kind, method, status):
+    """``davfile.create``, ``servicecol.proppatch``, ... for a request."""
+    prefix = KINDS.get(kind, kind or "dav")
+    if method == "PUT":
+        action = "create" if status == 201 else "update"
+    else:
+        action = ACTIONS.get(method, method.lower())
+    return "%s.%s" % (prefix, action)
+
+
+def object_of(box, names):
+    if box is None:
+        return ""
+    return "personium-localcell:/" + "/".join([box, *names])
+
+
+class EventLog:
+    """The event logs of every cell under a data root (files kept open)."""
+
+    def __init__(self, data_root, rotate_length=10 * 1024 * 1024, max_rotated=10):
+        self.root = os.path.abspath(data_root)
+        self.rotate_length = rotate_length
+        self.max_rotated = max_rotated
+        self._files = {}
+
+    def path(self, cell):
+        return os.path.join(self.root, cell, DIRECTORY, NAME)
+
+    def _file(self, cell):
+        log = self._files.get(cell)
+        if log is None:
+            directory = os.path.join(self.root, cell, DIRECTORY)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            log = LogFile(NAME, directory, rotateLength=self.rotate_length,
+                          defaultMode=0o600, maxRotatedFiles=self.max_rotated)
+            self._files[cell] = log
+        return log
+
+    def write(self, cell, line):
+        if not cell or not os.path.isdir(os.path.join(self.root, cell)):
+            return
+        log = self._file(cell)
+        log.write(line + "\n")
+        log.flush()
+
+    def close(self):
+        for log in self._files.values():
+            log.close()
+        self._files.clear()

@@ -1,0 +1,167 @@
+"""The request class of a personium-dav Site: request bodies with limits.
+
+twisted.web's ``Request`` buffers a whole body (in memory below 100 kB, in an
+anonymous temporary file above) before the resource sees it. ``DavRequest``
+changes two things, before any resource runs:
+
+* it counts body bytes as they arrive and, once a body is over the limit of
+  its method (``max_file_size`` for PUT, ``max_xml_body`` for every other
+  method), stops storing it and answers 413 ``PR413-DV-0001`` at once -- from
+  ``Content-Length`` before reading anything, or, for a chunked body, after
+  reading at most the limit -- and closes the connection;
+* a PUT body is written straight into a temporary file in the data root's
+  ``:tmp`` folder, which ``methods/put.py`` takes over (``take_body``) and
+  renames into place: a 1 GiB upload is never in memory and is not copied a
+  second time. A body that never completes (the client went away) or that no
+  PUT handler took is deleted when the request ends.
+
+``makeSite`` uses it. An embedder with its own ``Site`` passes
+``requestFactory=requestFactoryFor(resource)`` (``resource`` from
+``makeResource``); without it the resource still refuses oversized bodies
+from ``Content-Length`` and after the fact (``methods.common.read_body``).
+"""
+import errno
+import os
+from io import BytesIO
+
+from twisted.logger import Logger
+from twisted.web.server import Request
+
+from .config import Config
+from .errors import DavError
+from .store import layout
+
+log = Logger()
+
+_STATUS_TEXT = {413: b"Request Entity Too Large", 503: b"Service Unavailable"}
+
+
+class DavRequest(Request):
+    """A ``twisted.web.server.Request`` enforcing body limits, streaming PUT."""
+
+    davServer = None  # the personium_dav.site.Server; see requestFactoryFor
+
+    bodyPath = None  # the :tmp file a PUT body is being written to
+    _refused = False
+    _received = 0
+    _limit = None
+
+    def _method(self):
+        method = getattr(self.channel, "_command", b"") or b""
+        method = method.upper()
+        if method == b"POST":  # the envelope's X-HTTP-Method-Override
+            override = self.requestHeaders.getRawHeaders(b"x-http-method-override")
+            if override:
+                method = override[0].strip().upper()
+        return method
+
+    def gotLength(self, length):
+        server = self.davServer
+        config = server.config if server is not None else Config()
+        method = self._method()
+        self._limit = config.max_file_size if method == b"PUT" else config.max_xml_body
+        if length is not None and length > self._limit:
+            self.content = BytesIO()
+            self._refuse("PR413-DV-0001")
+            return
+        if method == b"PUT" and server is not None and length != 0:
+            path = server.tree.tmp_path()
+            try:
+                self.content = open(path, "w+b")
+            except OSError:
+                log.failure("cannot open a body file in {path}", path=path)
+            else:
+                self.bodyPath = path
+                self.notifyFinish().addBoth(self._dropBody)
+                return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._limit is not None and self._received > self._limit:
+            self._dropBody()
+            self.content = BytesIO()
+            self._refuse("PR413-DV-0001")
+            return
+        try:
+            self.content.write(data)
+        except OSError as e:
+            self._dropBody()
+            self.content = BytesIO()
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                self._refuse("PR503-SV-0005")
+            else:
+                log.failure("cannot store a request body")
+                self._refuse("PR500-SV-0000")
+
+    def requestReceived(self, command, path, version):
+        if self._refused:
+            return  # answered already; the connection is closing
+        super().requestReceived(command, path, version)
+
+    def _refuse(self, code):
+        """Answer ``code`` now, before the body is in, and close the connection.
+
+        The answer is written on the transport directly (the request line is
+        all twisted.web knows of the request yet); whatever the client still
+        sends is read and dropped until it closes or the idle timeout hits,
+        so it can read the answer instead of a connection reset."""
+        self._refused = True
+        channel = self.channel
+        # no "100 Continue" after the final answer
+        self.requestHeaders.removeHeader(b"expect")
+        error = DavError(code)
+        body = error.body()
+        head = b"HTTP/1.1 %d %s\r\n" % (error.status, _STATUS_TEXT.get(error.status, b"Error"))
+        head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        head += b"Connection: close\r\n\r\n"
+        channel.persistent = False
+        channel.dataReceived = channel.lineReceived = lambda *args: None
+        transport = channel.transport
+        transport.write(head + body)
+        if hasattr(transport, "loseWriteConnection"):
+            transport.loseWriteConnection()
+        else:
+            transport.loseConnection()
+        # a client that never stops sending is cut off after the idle timeout
+        if getattr(channel, "timeOut", None):
+            channel.setTimeout(min(channel.timeOut, 10))
+        else:
+            channel.setTimeout(10)
+
+    def _dropBody(self, _=None):
+        """Delete the PUT body file unless a handler took it over."""
+        path, self.bodyPath = self.bodyPath, None
+        if path is None:
+            return None
+        try:
+            self.content.close()
+        except Exception:
+            pass
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            log.failure("cannot remove {path}", path=path)
+        return None
+
+
+def take_body(request, tree):
+    """The (path, file) of a PUT body that ``DavRequest`` streamed into
+    ``tree``'s ``:tmp`` folder, now owned by the caller; None otherwise (then
+    the body is in ``request.content``)."""
+    path = getattr(request, "bodyPath", None)
+    if path is None or os.path.dirname(path) != os.path.join(tree.root, layout.TMP):
+        return None
+    request.bodyPath = None
+    return path, request.content
+
+
+def requestFactoryFor(resource):
+    """A ``requestFactory`` for a Site embedding ``resource`` (from
+    ``makeResource``) anywhere in its tree: body limits and streamed PUT for
+    the whole Site."""
+    return type("DavRequest", (DavRequest,), {"davServer": resource.server})
