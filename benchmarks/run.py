@@ -87,7 +87,10 @@ def owner_auth(data_dir, env):
     without authentication.
     """
     cmd = [sys.executable, "-m", "personium_dav", "token", "--data", data_dir, "--owner"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    p = subprocess.run(cmd + ["--ttl", "86400"], capture_output=True, text=True, env=env,
+                       cwd=REPO)  # a day: longer than any run
+    if p.returncode != 0 and "--ttl" in p.stderr:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
     if p.returncode != 0:
         if "invalid choice" in p.stderr or "token" not in p.stderr + p.stdout:
             return None  # no token command: no authentication layer

@@ -14,6 +14,12 @@ class Config:
     max_prop_value: int = 256 * 1024  # bytes of one stored property value
     collection_semantics: str = "personium"  # or "rfc4918"
     durable: bool = True  # fsync before acknowledging a write
+    lockout_attempts: int = 5  # wrong passwords in a row that lock an account
+    lockout_seconds: float = 300.0  # how long a locked account stays locked
+    token_ttl: int = 3600  # seconds an access token (and the p_cookie) lives
+    refresh_ttl: int = 86400  # seconds a refresh token lives
+    event_log_size: int = 10 * 1024 * 1024  # bytes of an event log before rotation
+    event_log_files: int = 10  # rotated event logs kept per cell
 
     @property
     def rfc4918(self):

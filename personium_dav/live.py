@@ -4,18 +4,30 @@ Every DAV: property the server computes is protected: a PROPPATCH of one is
 403 ``cannot-modify-protected-property``, even where the resource lacks it.
 """
 import datetime
+import functools
 from email.utils import formatdate
 
 from .xmlutil import DAV, PNS, empty_element, text_element
 
 
+# Dates are formatted once per second (a listing's members mostly share a few).
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds):
+    t = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.")
+
+
 def _iso(millis):
-    t = datetime.datetime.fromtimestamp(millis / 1000, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (millis % 1000)
+    return _iso_seconds(millis // 1000) + "%03dZ" % (millis % 1000)
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date_seconds(seconds):
+    return formatdate(seconds, usegmt=True)
 
 
 def _http_date(millis):
-    return formatdate(millis / 1000, usegmt=True)
+    return _http_date_seconds(millis // 1000)
 
 
 def _resourcetype(info):
@@ -39,7 +51,8 @@ LIVE = {
         text_element(DAV, "getcontenttype", i.content_type) if i.kind == "file" else None),
 }
 
-PROTECTED = set(LIVE) | {(DAV, "lockdiscovery"), (DAV, "supportedlock")}
+PROTECTED = set(LIVE) | {(DAV, "lockdiscovery"), (DAV, "supportedlock"),
+                         (DAV, "acl")}  # set by the ACL method only (methods/acl.py)
 
 
 def live_values(info):

@@ -10,6 +10,8 @@ from .errors import DavError
 
 log = Logger()
 
+ENVELOPE = "personium_envelope"  # the request attribute holding envelope.State
+
 XML_TYPE = b"application/xml; charset=utf-8"
 
 
@@ -62,6 +64,9 @@ def _write(reply, request, finished):
     if finished:
         return None
     request.setResponseCode(reply.status)
+    envelope = getattr(request, ENVELOPE, None)
+    if envelope is not None:  # request key, CORS: on every answer, errors too
+        _set_headers(request, envelope.headers)
     _set_headers(request, reply.headers)
     if reply.stream is not None:
         return reply.stream(request)  # it finishes the request itself
@@ -87,8 +92,9 @@ def _fail(failure, request, finished):
     elif failure.check(DavError):
         reply = error_reply(failure.value)
     else:
-        log.failure("unexpected failure on {method} {uri}", failure,
-                    method=request.method, uri=request.uri)
+        log.failure("unexpected failure on {method} {path} (request key {key})", failure,
+                    method=request.method, path=request.path,
+                    key=getattr(getattr(request, ENVELOPE, None), "key", "-"))
         reply = error_reply(DavError("PR500-SV-0000"))
     if request.startedWriting:
         request.loseConnection()  # too late for an error answer

@@ -10,11 +10,16 @@ from urllib.parse import quote
 
 from twisted.web.resource import Resource
 
+from .auth import endpoint
+from .auth.privileges import Target, acls_along
+from .envelope import ALL_METHODS, state
 from .errors import DavError
-from .methods import copymove, delete, get, mkcol, options, propfind, proppatch, put
+from .methods import acl, copymove, delete, get, mkcol, options, propfind, proppatch, put
 from .names import is_valid_name
 from .provision import BOX_NAME, CELL_NAME
-from .reply import respond
+from .reply import Reply, respond
+
+TOKEN = "__token"  # POST {CellURL}__token: the cell's token endpoint
 
 
 
@@ -47,6 +52,10 @@ class Context:
     def parent_url(self):
         return self.url(self.names[:-1])
 
+    def cell_url(self):
+        """``{scheme}://{host}{prefix}/{cell}/``: the realm of the challenges."""
+        return acl.cell_url(self)
+
 
 class DavRoot(Resource):
     """The whole URL space of a data root: /{cell}/{box}/{path...}."""
@@ -69,6 +78,12 @@ class DavRoot(Resource):
 
     def render(self, request):
         request.defaultContentType = None
+        try:  # SPEC §9: the request key first, then the overrides, then routing
+            st = self.server.envelope.begin(request)
+        except DavError as error:
+            return respond(request, _raiser(error))
+        if st.preflight:  # CORS preflight: answered without authentication
+            return respond(request, lambda r: Reply(200, headers={"Allow": ALL_METHODS}))
         try:
             resource = self.resolve(request)
         except Exception as error:  # an unreadable sidecar, a disk error: JSON 500, logged
@@ -94,6 +109,9 @@ class DavRoot(Resource):
             return Unknown(ctx, DavError("PR404-DV-0003"))
         if len(names) == 1:
             return Unknown(ctx, DavError("PR404-MC-0001"))
+        if names[1] == TOKEN and len(names) == 2:
+            ctx.cell = cell
+            return TokenEndpoint(ctx)
         ctx.cell, ctx.box = cell, names[1]
         if not BOX_NAME.match(ctx.box) or not tree.box_exists(cell, ctx.box):
             return Unknown(ctx, DavError("PR404-DV-0002", ctx.url([])))
@@ -119,6 +137,22 @@ class DavResource(Resource):
 
     isLeaf = True
     methods = ("OPTIONS",)  # what the resource takes: the Allow header
+    # SPEC §9: the privileges a method needs, each on "self" (the resource)
+    # or "parent" (its collection); MOVE and COPY also need bind on the
+    # Destination's parent (``needs``). A method not listed needs none.
+    privileges = {
+        "GET": (("read", "self"),),
+        "HEAD": (("read", "self"),),
+        "PROPFIND": (("read-properties", "self"),),
+        "PROPPATCH": (("write-properties", "self"),),
+        "PUT": (("write-content", "self"),),
+        "DELETE": (("unbind", "parent"),),
+        "MKCOL": (("bind", "parent"),),
+        "MOVE": (("unbind", "parent"),),
+        "COPY": (("read", "self"),),
+        "ACL": (("write-acl", "self"),),
+    }
+    checked = True  # False: no authentication at all (outside any box)
 
     def __init__(self, ctx):
         super().__init__()
@@ -126,6 +160,55 @@ class DavResource(Resource):
 
     def allow(self):
         return ", ".join(self.methods).encode()
+
+    def needs(self, method, request):
+        """[(privilege, names below the box)] that ``method`` needs here."""
+        names = self.ctx.names
+        out = [(privilege, names if where == "self" else names[:-1])
+               for privilege, where in self.privileges.get(method, ())]
+        if method in ("MOVE", "COPY"):
+            try:
+                _, destination = copymove._destination(self.ctx, request)
+            except DavError:
+                destination = None  # the handler answers the bad Destination
+            if destination:
+                out.append(("bind", destination[:-1]))
+        return out
+
+    def guarded(self, method, handler):
+        """``handler`` behind authentication and the privilege check."""
+        if not self.checked:
+            return handler
+        ctx = self.ctx
+        envelope = ctx.server.envelope
+
+        def run(request):
+            st = state(request)
+            cell_url = ctx.cell_url()
+            if st is not None:
+                st.cell, st.cell_url, st.box, st.names = ctx.cell, cell_url, ctx.box, ctx.names
+                st.kind = self.event_kind(method)
+            d = envelope.authenticate(request, ctx.cell, cell_url)
+
+            def authorize(principal):
+                ctx.principal = principal
+                box_dir = ctx.tree.box_dir(ctx.cell, ctx.box)
+                for privilege, names in self.needs(method, request):
+                    target = Target(ctx.cell, ctx.box, names,
+                                    acls_along(ctx.tree, box_dir, names))
+                    envelope.authorize(principal, privilege, target, cell_url)
+                return handler(request)
+
+            return d.addCallback(authorize)
+
+        return run
+
+    def event_kind(self, method):
+        """The resource kind named in the event log (davfile, davcol, ...)."""
+        info = getattr(getattr(self.ctx, "loc", None), "info", None)
+        if info is not None:
+            return info.kind
+        return {"PUT": "file", "MKCOL": "collection"}.get(method, "")
 
     def render(self, request):
         method = request.method.decode("latin-1")
@@ -138,7 +221,7 @@ class DavResource(Resource):
             handler = _raiser(DavError("PR501-MC-0001"))
         elif handler is None:
             handler = self.fallback
-        return respond(request, handler)
+        return respond(request, self.guarded(method, handler))
 
     def fallback(self, request):
         raise DavError("PR405-MC-0001", headers={"Allow": self.allow()})
@@ -156,6 +239,8 @@ def _raiser(error):
 class Unknown(DavResource):
     """Outside any box: the given error for everything but OPTIONS."""
 
+    checked = False
+
     def __init__(self, ctx, error):
         super().__init__(ctx)
         self.error = error
@@ -165,7 +250,8 @@ class Unknown(DavResource):
 
 
 class Box(DavResource):
-    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH")
+    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL")
+    render_ACL = acl.render
     render_GET = get.render_collection
     render_PROPFIND = propfind.render
     render_PROPPATCH = proppatch.render
@@ -173,7 +259,9 @@ class Box(DavResource):
 
 
 class Collection(DavResource):
-    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY")
+    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY",
+               "ACL")
+    render_ACL = acl.render
     render_GET = get.render_collection
     render_PROPFIND = propfind.render
     render_PROPPATCH = proppatch.render
@@ -184,7 +272,8 @@ class Collection(DavResource):
 
 
 class ServiceCollection(DavResource):
-    methods = ("OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE")
+    methods = ("OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "ACL")
+    render_ACL = acl.render
     render_PROPFIND = propfind.render
     render_PROPPATCH = proppatch.render
     render_DELETE = delete.render
@@ -193,7 +282,8 @@ class ServiceCollection(DavResource):
 
 
 class SourceCollection(DavResource):
-    methods = ("OPTIONS", "PROPFIND")
+    methods = ("OPTIONS", "PROPFIND", "ACL")
+    render_ACL = acl.render
     render_PROPFIND = propfind.render
 
     def render_MOVE(self, request):
@@ -201,7 +291,9 @@ class SourceCollection(DavResource):
 
 
 class File(DavResource):
-    methods = ("OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY", "MOVE")
+    methods = ("OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY", "MOVE",
+               "ACL")
+    render_ACL = acl.render
     render_GET = get.render_file
     render_PUT = put.render
     render_DELETE = delete.render
@@ -221,6 +313,7 @@ class Null(DavResource):
             return ("OPTIONS", "PUT")
         return ("OPTIONS", "PUT", "MKCOL")
 
+    privileges = dict(DavResource.privileges, PUT=(("bind", "parent"),))
     render_PUT = put.render
     render_MKCOL = mkcol.render
 
@@ -253,10 +346,31 @@ class BadName(Null):
 class ServiceExecution(DavResource):
     """Below a service collection, outside __src: the engine's, not ours."""
 
+    def needs(self, method, request):
+        return [("exec", self.ctx.names)]
+
+    def event_kind(self, method):
+        return "service"
+
     def fallback(self, request):
         raise DavError("PR501-MC-0002", "service execution")
 
     render_OPTIONS = fallback
+
+
+class TokenEndpoint(DavResource):
+    """``POST {CellURL}__token``: the cell's OAuth2 token endpoint; it needs
+    no authentication (it is where credentials are exchanged)."""
+
+    methods = ("OPTIONS", "POST")
+    checked = False
+
+    def render_POST(self, request):
+        st = state(request)
+        if st is not None:
+            st.cell, st.cell_url, st.kind = self.ctx.cell, self.ctx.cell_url(), "token"
+        cookie_path = self.ctx.prefix + "/" + self.ctx.cell + "/"
+        return endpoint.issue(self.ctx.server.auth, request, self.ctx.cell, cookie_path)
 
 
 KINDS = {

@@ -65,6 +65,18 @@ class Options(usage.Options):
          "Largest value of one dead property in bytes.", _positiveInt],
         ["collection-semantics", None, _defaults.collection_semantics,
          "DELETE/MOVE/COPY of collections: 'personium' or 'rfc4918'."],
+        ["lockout-attempts", None, _defaults.lockout_attempts,
+         "Wrong passwords in a row that lock an account.", _positiveInt],
+        ["lockout-seconds", None, _defaults.lockout_seconds,
+         "Seconds a locked account stays locked.", _positiveFloat],
+        ["token-ttl", None, _defaults.token_ttl,
+         "Seconds an access token (and the p_cookie) lives.", _positiveInt],
+        ["refresh-ttl", None, _defaults.refresh_ttl,
+         "Seconds a refresh token lives.", _positiveInt],
+        ["event-log-size", None, _defaults.event_log_size,
+         "Bytes of a cell's event log before it is rotated.", _positiveInt],
+        ["event-log-files", None, _defaults.event_log_files,
+         "Rotated event logs kept per cell.", _positiveInt],
         ["idle-timeout", None, 60.0,
          "Seconds before an idle connection is closed.", _positiveFloat],
     ]
@@ -102,6 +114,12 @@ class Options(usage.Options):
             max_prop_value=self["max-prop-value"],
             collection_semantics=self["collection-semantics"],
             durable=not self["relaxed"],
+            lockout_attempts=self["lockout-attempts"],
+            lockout_seconds=self["lockout-seconds"],
+            token_ttl=self["token-ttl"],
+            refresh_ttl=self["refresh-ttl"],
+            event_log_size=self["event-log-size"],
+            event_log_files=self["event-log-files"],
         )
 
 
@@ -174,9 +192,23 @@ class PersoniumService(service.MultiService):
             elif self.created:
                 log.info("personium-dav: box {url}{c}/{b}/",
                          url=url, c=DEFAULT_CELL, b=DEFAULT_BOX)
+                # SPEC §9: secure by default, so the first start shows how in
+                self._curlLine(url)
             else:
                 log.info("personium-dav: serving {url}", url=url)
         super().startService()
+
+    def _curlLine(self, url):
+        """Print (stdout, not the log) a ready-to-paste curl line with an owner
+        token: the log file keeps no credential (docs/security.md)."""
+        import sys
+
+        from personium_dav.auth.tokens import TokenService, load_secret
+
+        token = TokenService(load_secret(self.dataRoot)).owner_token()
+        print(f"personium-dav: try (owner token, valid 1 hour): curl -si -X PROPFIND "
+              f"-H 'Depth: 1' -H 'Authorization: Bearer {token}' {url}{DEFAULT_CELL}/{DEFAULT_BOX}/",
+              file=sys.__stdout__, flush=True)
 
 
 def makeService(options):

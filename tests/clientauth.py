@@ -2,10 +2,11 @@
 server they talk to, the credentials they use, and plain HTTP to check what
 the server really holds afterwards.
 
-Authentication is decided in ONE place, ``prepareAuth``: it runs before the
-server starts and returns ``None`` (an open server, as long as this build has
-no authentication) or a ``Credentials`` (an account's name and password, sent
-as Basic, as WebDAV clients do). Every test takes its ``auth`` from there:
+Authentication is decided in ONE place, ``prepareAuth`` (before the server
+starts) with ``grantAuth`` (after): they return ``None`` in a build without
+accounts (an open server) or a ``Credentials``: an account's name and
+password, sent as Basic, as WebDAV clients do, whose role the box's ACL
+grants ``D:all``. Every test takes its ``auth`` from ``startClientServer``:
 
 * cadaver gets it through ``netrc(auth)`` written to its ``$HOME/.netrc``;
 * webdav4 through ``auth.pair()`` (httpx ``auth=(user, password)``);
@@ -22,6 +23,7 @@ import sys
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
+import personium_dav
 from tests.realserver import RealServer
 
 CELL, BOX = "cell1", "box1"
@@ -36,23 +38,70 @@ class Credentials:
         return (self.user, self.password)
 
 
+_cli_cache = {}
+
+
+def _env():
+    env = dict(os.environ)
+    source = os.path.dirname(os.path.dirname(os.path.abspath(personium_dav.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _cli(*args, stdin=None):
+    """``python -m personium_dav ARGS``: its stdout; fails the test on an error."""
+    result = subprocess.run([sys.executable, "-m", "personium_dav", *args], input=stdin,
+                            capture_output=True, text=True, timeout=60, env=_env())
+    if result.returncode:
+        raise AssertionError("personium_dav %s: %s" % (" ".join(args), result.stderr))
+    return result.stdout
+
+
 def _cli_has(group):
     """Does ``python -m personium_dav GROUP --help`` exist in this build?"""
-    result = subprocess.run([sys.executable, "-m", "personium_dav", group, "--help"],
-                            capture_output=True, timeout=60)
-    return result.returncode == 0
+    if group not in _cli_cache:
+        result = subprocess.run([sys.executable, "-m", "personium_dav", group, "--help"],
+                                capture_output=True, timeout=60, env=_env())
+        _cli_cache[group] = result.returncode == 0
+    return _cli_cache[group]
+
+
+ROLE, USER, PASSWORD = "webdav-client", "client", "Cl1ent-pa55_word"
 
 
 def prepareAuth(testcase, data_dir):
-    """Make the data root ready for an authenticated client; its Credentials,
-    or None while the server has no authentication (requests are anonymous).
+    """Make the data root ready for an authenticated client, before the
+    server starts; its Credentials, or None in a build without accounts.
 
-    When SPEC §9 authentication lands this creates an account with a role
-    (``python -m personium_dav account add CELL NAME --role ROLE --data DIR``,
-    password on stdin) and grants the role ``all`` on the box; the tests do
-    not change, only this function does.
+    With SPEC §9 authentication: the box, a role and an account holding it,
+    made by the operator's command line (the password on stdin), as an
+    administrator would. ``grantAuth`` then gives the role ``D:all`` on the
+    box through ``ACL``, once the server runs.
     """
-    return None
+    if not _cli_has("account"):
+        return None
+    _cli("box", "create", CELL, BOX, "--data", data_dir)
+    _cli("role", "add", CELL, ROLE, "--data", data_dir)
+    _cli("account", "add", CELL, USER, "--role", ROLE, "--data", data_dir,
+         stdin=PASSWORD + "\n")
+    return Credentials(USER, PASSWORD)
+
+
+@defer.inlineCallbacks
+def grantAuth(server, auth):
+    """Grant the account's role every privilege on the box (ACL, sent with
+    the data root's owner token from ``python -m personium_dav token --owner``)."""
+    if auth is None:
+        return
+    token = _cli("token", "--data", server.data_dir, "--owner").strip()
+    body = ('<D:acl xmlns:D="DAV:" xml:base="%s/%s/__role/__/"><D:ace><D:principal>'
+            "<D:href>%s</D:href></D:principal><D:grant><D:privilege><D:all/></D:privilege>"
+            "</D:grant></D:ace></D:acl>" % (server.url, CELL, ROLE)).encode()
+    code, _, answer = yield fetch(server, None, "ACL", BOX_PATH, body,
+                                  {"Authorization": "Bearer " + token,
+                                   "Content-Type": "application/xml"})
+    if code != 200:
+        raise AssertionError("ACL for the client role: %d %r" % (code, answer))
 
 
 def authHeaders(auth):
@@ -83,8 +132,9 @@ def startClientServer(testcase, *extra_args):
     """A real server on a fresh data root, ready for clients: (server, auth)."""
     data_dir = os.path.abspath(testcase.mktemp())
     os.makedirs(data_dir)
-    auth = yield defer.maybeDeferred(prepareAuth, testcase, data_dir)
+    auth = yield threads.deferToThread(prepareAuth, testcase, data_dir)
     server = yield RealServer(testcase, data_dir, *extra_args).start()
+    yield grantAuth(server, auth)
     return server, auth
 
 

@@ -53,6 +53,10 @@ class DavTestCase(unittest.TestCase):
         self.data = os.path.abspath(self.mktemp())
         provision.create_box(self.data, "cell1", "box1")
         resource = makeResource(self.data, self.config)
+        self.server = resource.server
+        # every request authenticates as the data root's owner unless it is
+        # sent with anonymous=True or its own Authorization header
+        self.ownerToken = self.server.auth.tokens.owner_token(ttl=24 * 3600)
         if self.prefix:
             root = Resource()
             root.putChild(self.prefix.encode(), resource)
@@ -65,12 +69,17 @@ class DavTestCase(unittest.TestCase):
         return BASE + ("/" + self.prefix if self.prefix else "") + path
 
     @defer.inlineCallbacks
-    def request(self, method, path, body=b"", headers=None):
-        """Send one request; an ``Answer`` once its body is in."""
+    def request(self, method, path, body=b"", headers=None, anonymous=False):
+        """Send one request; an ``Answer`` once its body is in. It carries the
+        owner's Bearer token unless ``anonymous`` or ``headers`` has an
+        Authorization of its own."""
         pump = task.LoopingCall(self.stub.flush)
         pump.start(0.002)
         try:
             hdrs = {k: [v] if isinstance(v, (str, bytes)) else v for k, v in (headers or {}).items()}
+            if not anonymous and not any(str(k).lower() in ("authorization", "b'authorization'")
+                                         for k in hdrs):
+                hdrs["Authorization"] = ["Bearer " + self.ownerToken]
             response = yield self.stub.request(method, self.url(path), data=body or None,
                                                headers=hdrs)
             content = yield response.content()

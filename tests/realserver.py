@@ -137,3 +137,67 @@ def startServer(testcase, data_dir, *extra_args):
     """Start a server on DATA_DIR; a Deferred firing its base URL (no trailing slash)."""
     server = RealServer(testcase, data_dir, *extra_args)
     return server.start().addCallback(lambda s: s.url)
+
+
+def cliEnv():
+    """The environment for ``python -m personium_dav`` on the source under test."""
+    env = dict(os.environ)
+    source = os.path.dirname(os.path.dirname(os.path.abspath(personium_dav.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (source, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def ownerToken(data_dir):
+    """An owner token for a data root, from the operator command line
+    (``python -m personium_dav token --data DIR --owner``), as a user would."""
+    out = subprocess.run(
+        [sys.executable, "-m", "personium_dav", "token", "--data", os.path.abspath(data_dir),
+         "--owner", "--ttl", "86400"],
+        capture_output=True, text=True, timeout=60, env=cliEnv(), stdin=subprocess.DEVNULL)
+    if out.returncode != 0:
+        raise RuntimeError("token command failed: " + out.stderr)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def ownerHeaders(data_dir):
+    return {"Authorization": "Bearer " + ownerToken(data_dir)}
+
+
+def addAccount(data_dir, cell, name, password, roles=()):
+    """``account add`` (and ``role add`` for each role) through the command line."""
+    base = [sys.executable, "-m", "personium_dav"]
+    data = ["--data", os.path.abspath(data_dir)]
+    for role in roles:
+        subprocess.run(base + ["role", "add", cell, role] + data, check=True,
+                       capture_output=True, timeout=60, env=cliEnv())
+    command = base + ["account", "add", cell, name] + data
+    if roles:
+        command += ["--role", *roles]
+    subprocess.run(command, input=password + "\n", text=True, check=True,
+                   capture_output=True, timeout=60, env=cliEnv())
+
+
+def grantOnBox(data_dir, cell, box, role, privileges=("all",)):
+    """Put an ACL granting ``role`` the privileges on a box, through the
+    store (the server need not run; over HTTP it is the ACL method)."""
+    from personium_dav.auth.privileges import ACL_KEY, Ace, serialize_acl
+    from personium_dav.store.tree import Tree
+
+    tree = Tree(os.path.abspath(data_dir))
+    directory = tree.box_dir(cell, box)
+    with tree.locked(directory):
+        txn = tree.props(directory).begin()
+        txn.set("", ACL_KEY, serialize_acl([Ace(role, frozenset(privileges))]))
+        txn.commit()
+
+
+def provisionUser(data_dir, user="davuser", password="dav-Secret-1", role="editor",
+                  cell="cell1", box="box1"):
+    """A box, an account holding a role, and an ACL granting the role ``all``
+    on the box: what a WebDAV client with Basic credentials needs."""
+    subprocess.run([sys.executable, "-m", "personium_dav", "box", "create", cell, box,
+                    "--data", os.path.abspath(data_dir)], check=True, capture_output=True,
+                   timeout=60, env=cliEnv())
+    addAccount(data_dir, cell, user, password, [role])
+    grantOnBox(data_dir, cell, box, role)
+    return user, password

@@ -6,9 +6,12 @@ prefix, Windows' own properties, big folders, honest OPTIONS, HEAD probes.
 from urllib.parse import quote
 
 from lxml import etree
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
+from personium_dav.config import Config
 from personium_dav.site import makeResource
+from personium_dav.store.tree import Tree, now_ms
+from personium_dav.xmlutil import freeze, split
 from tests.helpers import BOX, DavTestCase
 
 from treq.testing import StubTreq
@@ -35,9 +38,6 @@ WINDOWS_HEADERS = {"Content-Type": 'text/xml; charset="utf-8"',
 
 
 class DesktopTestCase(DavTestCase):
-    def setUp(self):
-        super().setUp()
-
     def put(self, path, body=b"x", headers=None):
         return self.request("PUT", path, body, headers)
 
@@ -239,6 +239,7 @@ class LargeFolder(DesktopTestCase):
 
     COUNT = 1000
     LIMIT = 1024 * 1024
+    config = Config(durable=False)  # 2,000 writes: no fsync, the listing is the point
 
     @defer.inlineCallbacks
     def test_listing_of_1000_files(self):
@@ -258,17 +259,30 @@ class LargeFolder(DesktopTestCase):
         self.assertEqual(hrefs[0], folder)
         self.assertEqual(sorted(hrefs[1:]), sorted(folder + quote(n) for n in names))
 
-        for start in range(0, self.COUNT, 50):
-            results = yield defer.gatherResults([
-                self.request("PROPPATCH", folder + n, WIN32_PROPPATCH, WINDOWS_HEADERS)
-                for n in names[start:start + 50]])
-            self.assertEqual({r.code for r in results}, {207})
+        # Windows' four properties on every file. Through HTTP that is 1,000
+        # PROPPATCHes each rewriting the folder's one sidecar (a minute here,
+        # see docs/conformance.md), so they are committed at once through
+        # the store; Win32Properties covers the PROPPATCH itself.
+        yield threads.deferToThread(self.win32_on_all, ["DCIM"], names)
         answer = yield self.propfind(folder, "1")
         self.assertEqual(answer.code, 207)
         self.assertLess(len(answer.body), self.LIMIT, (plain, len(answer.body)))
         self.assertDPrefix(answer)
         self.assertEqual(len(answer.xml().findall("{DAV:}response")), self.COUNT + 1)
         self.assertEqual(len(answer.xml().findall(".//{%s}Win32FileAttributes" % MS)), self.COUNT)
+
+    def win32_on_all(self, folder, names):
+        tree = Tree(self.data, durable=False)
+        directory = tree.locate(tree.box_dir("cell1", "box1"), folder).path
+        values = [(split(el.tag), freeze(el))
+                  for el in etree.fromstring(WIN32_PROPPATCH).iterfind(".//{DAV:}prop/*")]
+        with tree.locked(directory):
+            txn = tree.props(directory).begin()
+            for name in names:
+                for key, value in values:
+                    txn.set(name, key, value)
+                txn.touch(name, now_ms())
+            txn.commit()
 
 
 class HonestOptions(DesktopTestCase):

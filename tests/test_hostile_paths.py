@@ -45,6 +45,7 @@ class HostilePathTests(unittest.TestCase):
             f.write(b"ok")
 
     def request(self, method, path, body=b"", headers=b""):
+        headers = self.server.authHeader + headers  # as the owner
         return hardening.in_thread(raw_request, self.server.portNumber, method, path, body, headers)
 
     def assertCanaryIntact(self):

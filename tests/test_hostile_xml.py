@@ -274,7 +274,8 @@ class StreamedLimitTests(DavTestCase):
             try:
                 body = PROPPATCH % b"chunky"
                 s.sendall(b"PROPPATCH /cell1/box1/ HTTP/1.1\r\nHost: l\r\n"
-                          b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                          b"Transfer-Encoding: chunked\r\nConnection: close\r\n"
+                          + self.server.authHeader + b"\r\n")
                 for i in range(0, len(body), 10):
                     part = body[i:i + 10]
                     s.sendall(b"%x\r\n%s\r\n" % (len(part), part))

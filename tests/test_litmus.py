@@ -9,6 +9,7 @@ docs/conformance.md has the table and every known difference from RFC 4918.
 Without ``litmus`` on PATH the test is skipped, unless the environment
 variable CI is set: then it fails, so a CI image that lost litmus is noticed.
 """
+import base64
 import http.client
 import os
 import re
@@ -21,7 +22,7 @@ from twisted.trial import unittest
 
 from personium_dav.config import Config
 from tests.helpers import BOX, DavTestCase
-from tests.realserver import RealServer
+from tests.realserver import RealServer, provisionUser
 
 SUITES = ("basic", "copymove", "props", "http")
 LITMUS_TIMEOUT = 240  # seconds for the four suites; a normal run takes a few
@@ -54,10 +55,10 @@ def parse(output):
     return summaries, warnings, counted
 
 
-def mkcol(port, path):
+def mkcol(port, path, headers=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("MKCOL", path)
+        conn.request("MKCOL", path, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -95,9 +96,13 @@ class LitmusTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_litmus(self):
         data = os.path.abspath(self.mktemp())
+        # SPEC §9: Basic authentication with an account made by the command line
+        user, password = provisionUser(data)
         server = yield RealServer(
             self, data, "--collection-semantics", "rfc4918").start()
-        status, body = mkcol(server.port, "/cell1/box1/litmus/")
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        status, body = mkcol(server.port, "/cell1/box1/litmus/",
+                             {"Authorization": "Basic " + basic})
         self.assertEqual(status, 201, body)
         url = server.url + "/cell1/box1/litmus/"
 
@@ -106,7 +111,7 @@ class LitmusTests(unittest.TestCase):
         env = dict(os.environ, TESTS=" ".join(SUITES))
         try:
             run = subprocess.run(
-                [self.litmus, url], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                [self.litmus, url, user, password], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 timeout=LITMUS_TIMEOUT)
         except subprocess.TimeoutExpired as e:

@@ -138,21 +138,33 @@ class EndToEndTests(unittest.TestCase):
         base = server.url + "/cell1/box1"
         self.assertTrue(provision.is_provisioned(data))
 
+        # secure by default (SPEC §9): anonymous is refused ...
         response = yield self.http.request("MKCOL", base + "/col")
+        self.assertEqual(response.code, 401, (yield response.text()))
+        # ... and the first start printed a curl line with an owner token
+        import re
+
+        found = re.search(r"curl .*-H 'Authorization: Bearer ([A-Za-z0-9._-]+)' "
+                          + re.escape(base + "/"), server.log())
+        self.assertIsNotNone(found, server.log())
+        auth = {"Authorization": "Bearer " + found.group(1)}
+
+        response = yield self.http.request("MKCOL", base + "/col", headers=auth)
         self.assertEqual(response.code, 201, (yield response.text()))
 
         response = yield self.http.put(
-            base + "/col/a.txt", data=b"hello", headers={"Content-Type": "text/plain"})
+            base + "/col/a.txt", data=b"hello",
+            headers=dict(auth, **{"Content-Type": "text/plain"}))
         yield response.content()
         self.assertEqual(response.code, 201)
         self.assertTrue(response.headers.getRawHeaders("ETag"))
 
-        response = yield self.http.get(base + "/col/a.txt")
+        response = yield self.http.get(base + "/col/a.txt", headers=auth)
         self.assertEqual(response.code, 200)
         self.assertEqual((yield response.content()), b"hello")
 
         response = yield self.http.request("PROPFIND", base + "/col/",
-                                           headers={"Depth": "1"})
+                                           headers=dict(auth, Depth="1"))
         body = yield response.content()
         self.assertEqual(response.code, 207)
         hrefs = [h.text for h in etree.fromstring(body).iter("{DAV:}href")]
@@ -170,7 +182,8 @@ class EndToEndTests(unittest.TestCase):
         self.assertIn("c2/b2", out.stdout)
 
         url = yield realserver.startServer(self, data)
-        response = yield self.http.request("MKCOL", url + "/c2/b2/x")
+        response = yield self.http.request("MKCOL", url + "/c2/b2/x",
+                                           headers=realserver.ownerHeaders(data))
         self.assertEqual(response.code, 201, (yield response.text()))
 
     def test_boxCreateBadName(self):

@@ -11,7 +11,7 @@ from twisted.internet import utils
 from twisted.trial import unittest
 from twisted.internet import defer
 
-from tests.realserver import startServer
+from tests.realserver import ownerToken, startServer
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 EXPECT = re.compile(r"^# -> (\d{3})$")
@@ -27,7 +27,7 @@ def walkthrough_steps(text):
         if expected:
             steps.append(("\n".join(command), int(expected.group(1))))
             command = []
-        elif not line.startswith("#") and not line.startswith("BASE="):
+        elif not line.startswith("#") and not line.startswith(("BASE=", "TOKEN=")):
             command.append(line)
     return steps
 
@@ -44,13 +44,15 @@ class ReadmeWalkthrough(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_walkthrough_runs(self):
-        base = yield startServer(self, self.mktemp())
+        data = self.mktemp()
+        base = yield startServer(self, data)
+        token = ownerToken(data)
         with open(README, encoding="utf-8") as f:
             steps = walkthrough_steps(f.read())
         outputs = []
         for command, expected in steps:
             out = yield utils.getProcessOutput(
-                "/bin/bash", ["-c", command], env={"BASE": base + "/cell1/box1",
+                "/bin/bash", ["-c", command], env={"BASE": base + "/cell1/box1", "TOKEN": token,
                                                   "PATH": os.environ.get("PATH", "")})
             outputs.append(out)
             status = int(out.split(b" ", 2)[1])

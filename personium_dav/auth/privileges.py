@@ -311,7 +311,7 @@ def acls_along(tree, box_dir, names):
         path = os.path.join(directory, layout.disk_name(name))
         try:
             mode = os.lstat(path).st_mode
-        except OSError:
+        except (OSError, ValueError):  # missing, or a name no file can have (NUL)
             break
         if _stat.S_ISDIR(mode):
             acls.append(of(tree.collection_entry(path).props.get(ACL_KEY)))

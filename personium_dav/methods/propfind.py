@@ -5,11 +5,13 @@ multistatus is written in slices so a large listing never blocks the reactor.
 """
 from twisted.internet import task
 
+from ..auth.privileges import ANONYMOUS
 from ..errors import DavError
 from ..live import live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
+from . import acl
 from .common import header, in_thread, xml_body
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
@@ -89,7 +91,9 @@ def render(resource, request):
     level = depth(request, ctx.config.rfc4918, info.is_collection)
     body = xml_body(request, ctx.config)
     kind, keys = request_kind(parse(body) if body is not None else None)
-    own = response(ctx.href(ctx.names, info.is_collection), info, kind, keys)
+    # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
+    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS)
+    own = response(ctx.href(ctx.names, info.is_collection), view(info), kind, keys)
     if level == 0 or not info.is_collection:
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
@@ -98,7 +102,8 @@ def render(resource, request):
             yield MULTISTATUS_OPEN + own
             for i in range(0, len(members), SLICE):
                 yield b"".join(
-                    response(ctx.href(ctx.names + [m.name], m.is_collection), m, kind, keys)
+                    response(ctx.href(ctx.names + [m.name], m.is_collection), view(m, False),
+                             kind, keys)
                     for m in members[i:i + SLICE])
             yield MULTISTATUS_CLOSE
 

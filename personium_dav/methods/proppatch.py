@@ -4,6 +4,7 @@ from .. import service
 from ..errors import DavError
 from ..live import PROTECTED
 from ..reply import Refusal, xml_reply
+from ..store import group
 from ..store.tree import now_ms
 from ..xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
                        escape, freeze, parse, split)
@@ -103,20 +104,27 @@ def render(resource, request):
         directory, member = loc.parent_dir, loc.name
     if_match, if_none_match = conditions(request)
 
+    def change(txn):
+        current = tree.info(loc.path, loc.name)
+        if current is None:
+            raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
+        check_conditions(if_match, if_none_match, current)
+        for op, key, value in staged:
+            if op == "set":
+                txn.set(member, key, value)
+            else:
+                txn.remove(member, key)
+        txn.touch(member, now_ms())
+
     def work():
-        with tree.locked(directory):
-            current = tree.info(loc.path, loc.name)
-            if current is None:
-                raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
-            check_conditions(if_match, if_none_match, current)
-            txn = tree.props(directory).begin()
-            for op, key, value in staged:
-                if op == "set":
-                    txn.set(member, key, value)
-                else:
-                    txn.remove(member, key)
-            txn.touch(member, now_ms())
-            txn.commit()
+        if if_match is None and if_none_match is None:
+            # concurrent PROPPATCHes of one collection share one commit
+            group.commit(tree, directory, member, change)
+        else:  # conditions are checked against the disk: a commit of its own
+            with tree.locked(directory):
+                txn = tree.props(directory).begin()
+                change(txn)
+                txn.commit()
         return tree.info(loc.path, loc.name)
 
     def answer(new):

@@ -36,11 +36,14 @@ def render(resource, request):
                 check_conditions(if_match, if_none_match, current)
                 if current is None and tree.count_members(loc.parent_dir) >= config.max_members:
                     raise DavError("PR400-DV-0007")
-                info = tree.install_file(tmp, loc, content_type, current)
+                # the directory is fsynced below, outside the lock, so that
+                # concurrent PUTs into one collection share journal commits
+                info = tree.install_file(tmp, loc, content_type, current, sync=False)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        tree._sync(loc.parent_dir)  # durable (when not --relaxed) before the answer
         return Reply(201 if current is None else 204, headers={"ETag": info.etag.encode()})
 
     return in_thread(work)

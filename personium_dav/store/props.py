@@ -128,17 +128,28 @@ class SidecarPropertyStore:
         hit = _cache.get(self.path)
         if hit is not None and hit[0] == key:
             return hit[1]
-        with open(self.path, "rb") as f:
-            state = decode(f.read())
-        _cache[self.path] = (key, state)
+        return self._load()
+
+    def _load(self):
+        """The state in the file now; parsed only when its bytes differ from
+        the cached copy's (equal bytes are the same state)."""
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read()
+        except FileNotFoundError:
+            return {}
+        hit = _cache.get(self.path)
+        state = hit[1] if hit is not None and hit[2] == data else decode(data)
+        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state, data)
         return state
 
     def begin(self):
         # read from disk, not from the cache: another server process on the
         # same data root may have committed since, and the cache key
         # (inode, mtime, size) can repeat (inodes are reused, mtimes are coarse)
-        _cache.pop(self.path, None)
-        return Transaction(self, self.read())
+        # -- the bytes are compared with the cached ones instead
+        return Transaction(self, self._load())
 
     def _write(self, state):
         data = encode(state)
@@ -159,7 +170,7 @@ class SidecarPropertyStore:
         if self.durable:
             layout.fsync_dir(self.directory)
         st = os.stat(self.path)
-        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state)
+        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state, data)
 
 
 def encode(state):

@@ -242,8 +242,10 @@ class Tree:
             raise
         return tmp
 
-    def install_file(self, tmp, loc, content_type, previous):
-        """Rename a received body over ``loc``; returns its new Info."""
+    def install_file(self, tmp, loc, content_type, previous, sync=True):
+        """Rename a received body over ``loc``; returns its new Info. With
+        ``sync=False`` the caller fsyncs the directory (``_sync``) itself,
+        after releasing the lock, before acknowledging."""
         millis = now_ms()
         meta = {"v": 1, "c": millis, "m": millis, "t": content_type}
         if previous is not None:
@@ -259,7 +261,8 @@ class Tree:
             txn = store.begin()  # a stale entry left by a crash mid-DELETE
             txn.drop(loc.name)
             txn.commit()
-        self._sync(loc.parent_dir)
+        if sync:
+            self._sync(loc.parent_dir)
         return self.info(loc.path, loc.name)
 
     def build_collection(self, kind, props=None, name=None):
@@ -307,15 +310,25 @@ class Tree:
             shutil.rmtree(trash, ignore_errors=True)
 
     def relocate(self, src, dst):
-        """MOVE: rename ``src`` to ``dst`` (already cleared), properties along."""
+        """MOVE: rename ``src`` to ``dst`` (already cleared), properties along.
+
+        A file's properties sit in its collection's sidecar, so a file MOVE
+        is ordered for crashes: a file at ``dst`` is deleted first, the
+        properties are written under the new name, then the file is renamed,
+        then the old name's properties dropped. A crash between two steps
+        leaves the file with its properties at one end (plus, at most, an
+        unreachable entry that the next PUT of that name clears)."""
         if layout.disk_name(dst.name) != dst.name:
             meta = layout.read_meta(src.path)
             meta["n"] = dst.name
             layout.write_meta(src.path, meta)
-        os.rename(src.path, dst.path)
         if src.info.kind == "file":
-            self._carry_entry(src, dst, keep_source=False)
+            self._clear_file(dst)
+            self._carry_entry(src, dst, keep_source=True)
+        os.rename(src.path, dst.path)
         self._sync(src.parent_dir, dst.parent_dir)
+        if src.info.kind == "file" and (src.parent_dir, src.name) != (dst.parent_dir, dst.name):
+            self._drop_entry(src)
 
     def duplicate(self, src, dst, depth_infinity=True):
         """COPY: build a copy of ``src`` in the temporary area, then rename it in."""
@@ -333,8 +346,9 @@ class Tree:
             if self.durable:
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
+            self._clear_file(dst)  # ordered for crashes as in relocate
+            self._carry_entry(src, dst, keep_source=True, copy=True)
             os.replace(tmp, dst.path)
-            self._carry_entry(src, dst, keep_source=True)
         else:
             if depth_infinity:
                 tmp = self.tmp_path()
@@ -352,7 +366,9 @@ class Tree:
             os.rename(tmp, dst.path)
         self._sync(dst.parent_dir)
 
-    def _carry_entry(self, src, dst, keep_source):
+    def _carry_entry(self, src, dst, keep_source, copy=False):
+        """Give ``dst`` the sidecar entry of ``src`` (a copy: properties
+        only), or none; drop the source's unless ``keep_source``."""
         entry = self.props(src.parent_dir).read().get(src.name)
         target = self.props(dst.parent_dir)
         if entry is None and dst.name not in target.read():
@@ -361,12 +377,24 @@ class Tree:
         if entry is None:
             txn.drop(dst.name)
         else:
-            txn.adopt(dst.name, Entry(props=entry.props) if keep_source else entry)
+            txn.adopt(dst.name, Entry(props=entry.props) if copy else entry)
         txn.commit()
         if not keep_source and entry is not None:
-            txn = self.props(src.parent_dir).begin()
-            txn.drop(src.name)
+            self._drop_entry(src)
+
+    def _drop_entry(self, loc):
+        store = self.props(loc.parent_dir)
+        if loc.name in store.read():
+            txn = store.begin()
+            txn.drop(loc.name)
             txn.commit()
+
+    def _clear_file(self, dst):
+        """Delete the file at ``dst`` (with its properties) before another
+        takes its place."""
+        if dst.info is not None and dst.info.kind == "file":
+            self.discard(dst)
+            dst.info = None
 
 
 def _ignore_locks(directory, names):
