@@ -11,6 +11,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests*"]) + ["twisted.plugins"],
     include_package_data=False,
-    install_requires=["twisted", "lxml", "zope.interface"],
-    extras_require={"test": ["treq", "hypothesis"]},
+    install_requires=["twisted", "lxml", "zope.interface", "argon2-cffi", "pyjwt"],
+    # webdav4 and webdavclient3: real WebDAV clients the suite runs against
+    # the server (tests/test_python_clients.py)
+    extras_require={"test": ["treq", "hypothesis", "webdav4", "webdavclient3"]},
 )

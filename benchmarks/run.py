@@ -16,6 +16,9 @@ on free loopback ports, with throwaway data under benchmarks/run/:
   ceiling   benchmarks/ceiling.py: bare twisted.web, fixed 1 KiB reply
   apache    Apache httpd + mod_dav_fs (benchmarks/peers/apache/)
   wsgidav   WsgiDAV on cheroot, dead properties in a shelve (benchmarks/peers/wsgidav/)
+  w1, w2    (not by default) durable, ``--workers 1`` / ``--workers 2``, on
+            --workers-cpus (default both cores, which wrk shares): the
+            1-vs-2 worker figure
 
 plus any ``NAME=URL`` given (an existing writable collection). It then runs
 benchmarks/load.py (wrk, one thread, pinned to --loadgen-cpus) over all of
@@ -50,7 +53,7 @@ RUN_DIR = os.path.join(BENCH, "run")
 sys.path.insert(0, BENCH)
 import load  # noqa: E402  (benchmarks/load.py)
 
-BUILTIN = ("mine", "relaxed", "ceiling", "apache", "wsgidav")
+BUILTIN = ("mine", "relaxed", "ceiling", "apache", "wsgidav", "w1", "w2")
 MIB = 1024 * 1024
 
 
@@ -153,7 +156,7 @@ def popen(cmd, logpath, env=None, cwd=None):
         out.close()
 
 
-def start_mine(a, work, name, relaxed=False):
+def start_mine(a, work, name, relaxed=False, workers=1, cpus=None):
     data = os.path.join(work, name + "-data")
     os.makedirs(data)
     env = repo_env()
@@ -162,13 +165,16 @@ def start_mine(a, work, name, relaxed=False):
                     "--data", data], check=True, capture_output=True, env=env, cwd=REPO)
     auth = owner_auth(data, env)
     port = free_port()
-    cmd = ["taskset", "-c", a.server_cpus] + twistd_cmd() + [
+    cmd = ["taskset", "-c", cpus or a.server_cpus] + twistd_cmd() + [
         "-n", "--pidfile=", "personium-dav", "--data", data,
         "--listen", f"tcp:{port}:interface=127.0.0.1"] + (["--relaxed"] if relaxed else [])
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     logpath = os.path.join(work, name + ".log")
     proc = popen(cmd, logpath, env)
     srv = Server(name, f"http://127.0.0.1:{port}/cell1/box1/", proc, logpath, auth,
-                 "relaxed" if relaxed else "durable")
+                 ("relaxed" if relaxed else "durable")
+                 + (f", {workers} worker(s) on CPUs {cpus}" if cpus else ""))
     if not wait_port(port, proc):
         srv.stop()
         raise SystemExit(f"{name} did not come up; see {logpath}")
@@ -498,7 +504,14 @@ def targets_check(summ, names, mem):
         if bp:
             add(f"{mem['put_bytes'] // MIB} MiB PUT adds < 30 MiB",
                 f"+{bp['peak_delta'] / MIB:.1f} MiB (peak)", bp["peak_delta"] < 30 * MIB)
-    add("--workers N (1 vs 2 workers)", "not implemented", False)
+    pairs = [(s, c, rps(s, c, "w1"), rps(s, c, "w2")) for s, c in sorted({k[:2] for k in summ})]
+    pairs = [(s, c, x, y) for s, c, x, y in pairs if x and y]
+    if pairs:
+        add("--workers N: 2 workers vs 1 (durable, same CPUs)",
+            "; ".join(f"{s} c={c}: {y / x:.2f}×" for s, c, x, y in pairs),
+            True)  # implemented and measured; the figure is the report
+    else:
+        add("--workers N (1 vs 2 workers)", "not measured here (--servers ...,w1,w2)", None)
     return rows
 
 
@@ -516,11 +529,13 @@ def render_report(run):
         L += [load.render_md(lr).replace("# WebDAV load probe", "## Load probe", 1), ""]
         peers = [n for n in ("apache", "wsgidav", "ceiling") if n in names]
         ours = [n for n in ("mine", "relaxed") if n in names]
+        workers = int("w1" in names and "w2" in names)
         if ours and peers:
             L += ["## Ratios (requests/s of ours ÷ theirs, medians of the same run)", "",
                   "| scenario | conns | " + " | ".join(f"{o} ÷ {p}" for o in ours for p in peers)
-                  + (" | mine ÷ relaxed |" if len(ours) == 2 else " |"),
-                  "|---|---|" + "---|" * (len(ours) * len(peers) + (len(ours) == 2))]
+                  + (" | mine ÷ relaxed" if len(ours) == 2 else "")
+                  + (" | w2 ÷ w1" if workers else "") + " |",
+                  "|---|---|" + "---|" * (len(ours) * len(peers) + (len(ours) == 2) + workers)]
             keys = sorted({(k[0], k[1]) for k in summ},
                           key=lambda k: (load.MAIN.index(k[0]) if k[0] in load.MAIN else 99,
                                          k[0].rstrip("0123456789"),
@@ -532,6 +547,8 @@ def render_report(run):
                 cells = [ratio(r(o), r(p)) for o in ours for p in peers]
                 if len(ours) == 2:
                     cells.append(ratio(r("mine"), r("relaxed")))
+                if workers:
+                    cells.append(ratio(r("w2"), r("w1")))
                 L.append(f"| {s} | {c} | " + " | ".join(cells) + " |")
             L.append("")
     mem = run.get("memory")
@@ -569,8 +586,8 @@ def main():
     ap.add_argument("servers_extra", nargs="*", metavar="NAME=URL",
                     help="more servers to compare, each an existing writable collection")
     ap.add_argument("--servers", default="mine,relaxed,ceiling,apache,wsgidav",
-                    help="comma list from " + ",".join(BUILTIN) + " (default: all; apache "
-                    "and wsgidav are skipped with a warning when not installed)")
+                    help="comma list from " + ",".join(BUILTIN) + " (default: the first "
+                    "five; apache and wsgidav are skipped with a warning when not installed)")
     ap.add_argument("--install-peers", action="store_true",
                     help="install wrk/apache2 (apt-get) and wsgidav (pip, benchmarks/.venv)")
     ap.add_argument("--wsgidav-python", default="", help="a python with wsgidav and cheroot")
@@ -582,6 +599,9 @@ def main():
     ap.add_argument("--props-levels", default="10,100,1000")
     ap.add_argument("--members-levels", default="100,1000,10000")
     ap.add_argument("--server-cpus", default="0")
+    ap.add_argument("--workers-cpus", default="0,1",
+                    help="CPUs of the w1/w2 servers (durable, --workers 1 and 2; "
+                    "default 0,1: both cores, shared with wrk)")
     ap.add_argument("--loadgen-cpus", default="1")
     ap.add_argument("--settle", type=float, default=3.0,
                     help="seconds of quiet after fixtures (default 3)")
@@ -637,7 +657,10 @@ def main():
                         "relaxed": lambda: start_mine(a, work, "relaxed", relaxed=True),
                         "ceiling": lambda: start_ceiling(a, work),
                         "apache": lambda: start_apache(a, work),
-                        "wsgidav": lambda: start_wsgidav(a, work)}
+                        "wsgidav": lambda: start_wsgidav(a, work),
+                        "w1": lambda: start_mine(a, work, "w1", cpus=a.workers_cpus),
+                        "w2": lambda: start_mine(a, work, "w2", workers=2,
+                                                 cpus=a.workers_cpus)}
             for s in wanted:
                 servers.append(starters[s]())
             targets = [f"{s.name}={s.url}" for s in servers] + list(a.servers_extra)

@@ -55,7 +55,38 @@ class DavRequest(Request):
                 method = override[0].strip().upper()
         return method
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the whole header block must arrive within the idle timeout: a
+        # client trickling one header byte at a time (which resets the idle
+        # timer each time) cannot hold a connection for ever
+        self._headerTimer = None
+        limit = getattr(self.channel, "timeOut", None)
+        if limit and hasattr(self.channel, "callLater"):
+            self._headerTimer = self.channel.callLater(limit, self._headersTooSlow)
+
+    def _stopHeaderTimer(self):
+        timer, self._headerTimer = self._headerTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _headersTooSlow(self):
+        self._headerTimer = None
+        channel = self.channel
+        if channel is None or channel.transport is None:
+            return
+        log.info("headers too slow from {peer}: closing", peer=channel.transport.getPeer())
+        channel.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                                b"Content-Length: 0\r\n\r\n")
+        channel.dataReceived = channel.lineReceived = lambda *args: None
+        channel.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self._stopHeaderTimer()
+        super().connectionLost(reason)
+
     def gotLength(self, length):
+        self._stopHeaderTimer()
         server = self.davServer
         config = server.config if server is not None else Config()
         method = self._method()

@@ -84,6 +84,18 @@ class Options(usage.Options):
         ["relaxed", None,
          "Do not fsync before acknowledging a write (faster, not crash-safe)."],
     ]
+    optParameters = optParameters + [
+        ["workers", None, 1,
+         "Server processes sharing the listening TCP sockets and the data root.",
+         _positiveInt],
+    ]
+
+    def parseOptions(self, options=None):
+        # kept for --workers: the other workers are started with the same options
+        import sys
+
+        self.argv = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
 
     def __init__(self):
         super().__init__()
@@ -96,6 +108,11 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self["workers"] > 1:
+            for description in self["listen"]:
+                if _splitDescription(description)[0].lower() not in ("tcp", "tcp6"):
+                    raise usage.UsageError(
+                        f"--workers shares TCP listeners only, not {description!r}")
         if self["collection-semantics"] not in SEMANTICS:
             raise usage.UsageError(
                 "--collection-semantics must be one of "
@@ -218,6 +235,19 @@ def makeService(options):
     dataRoot = os.path.abspath(options["data"])
     site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"])
     top = PersoniumService(dataRoot, options["listen"])
-    for description in options["listen"]:
-        strports.service(description, site).setServiceParent(top)
+    from personium_dav import workers
+
+    adopted = workers.inherited()  # in a worker started by --workers
+    if adopted is not None:
+        for fd, family in adopted:
+            workers.Adopted(fd, family, site).setServiceParent(top)
+    elif options.get("workers", 1) > 1:
+        listeners = [workers.Listener(d, site) for d in options["listen"]]
+        for listener in listeners:
+            listener.setServiceParent(top)
+        workers.WorkerPool(options["workers"], listeners,
+                           getattr(options, "argv", [])).setServiceParent(top)
+    else:
+        for description in options["listen"]:
+            strports.service(description, site).setServiceParent(top)
     return top

@@ -13,12 +13,14 @@ grants ``D:all``. Every test takes its ``auth`` from ``startClientServer``:
 * webdavclient3 through ``webdav3Options`` (``webdav_login``/``webdav_password``);
 * the checking requests through ``authHeaders(auth)``.
 """
+import atexit
 import base64
 import http.client
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from twisted.internet import defer, threads
 from twisted.trial import unittest
@@ -31,6 +33,8 @@ BOX_PATH = f"/{CELL}/{BOX}/"
 
 
 class Credentials:
+    owner = None  # the data root's owner token (only grantAuth uses it)
+
     def __init__(self, user, password):
         self.user, self.password = user, password
 
@@ -67,38 +71,54 @@ def _cli_has(group):
 
 
 ROLE, USER, PASSWORD = "webdav-client", "client", "Cl1ent-pa55_word"
+_template = {}  # the provisioned data root every test copies, made once per run
 
 
-def prepareAuth(testcase, data_dir):
-    """Make the data root ready for an authenticated client, before the
-    server starts; its Credentials, or None in a build without accounts.
-
-    With SPEC §9 authentication: the box, a role and an account holding it,
-    made by the operator's command line (the password on stdin), as an
-    administrator would. ``grantAuth`` then gives the role ``D:all`` on the
-    box through ``ACL``, once the server runs.
-    """
-    if not _cli_has("account"):
-        return None
+def _make_template(parent):
+    """A data root with the box, a role and an account holding it, made by
+    the operator's command line (the password on stdin) as an administrator
+    would; and the owner token for it (its secret is copied with it)."""
+    data_dir = os.path.join(parent, "template")
     _cli("box", "create", CELL, BOX, "--data", data_dir)
     _cli("role", "add", CELL, ROLE, "--data", data_dir)
     _cli("account", "add", CELL, USER, "--role", ROLE, "--data", data_dir,
          stdin=PASSWORD + "\n")
-    return Credentials(USER, PASSWORD)
+    owner = _cli("token", "--data", data_dir, "--owner", "--ttl", "86400").strip()
+    return data_dir, owner
+
+
+def prepareAuth(testcase, data_dir):
+    """Make ``data_dir`` ready for an authenticated client, before the server
+    starts; its Credentials, or None in a build without accounts (SPEC §9).
+
+    The account is made once per test run (four command-line calls) and its
+    data root copied for each test; ``grantAuth`` then gives the role
+    ``D:all`` on the box through ``ACL``, once the server runs.
+    """
+    if not _cli_has("account"):
+        return None
+    if not _template:
+        parent = tempfile.mkdtemp(prefix="personium-dav-clients-")
+        atexit.register(shutil.rmtree, parent, True)
+        _template["data"], _template["owner"] = _make_template(parent)
+    os.rmdir(data_dir)
+    shutil.copytree(_template["data"], data_dir)
+    auth = Credentials(USER, PASSWORD)
+    auth.owner = _template["owner"]
+    return auth
 
 
 @defer.inlineCallbacks
 def grantAuth(server, auth):
     """Grant the account's role every privilege on the box (ACL, sent with
-    the data root's owner token from ``python -m personium_dav token --owner``)."""
+    the data root's owner token)."""
     if auth is None:
         return
-    token = _cli("token", "--data", server.data_dir, "--owner").strip()
     body = ('<D:acl xmlns:D="DAV:" xml:base="%s/%s/__role/__/"><D:ace><D:principal>'
             "<D:href>%s</D:href></D:principal><D:grant><D:privilege><D:all/></D:privilege>"
             "</D:grant></D:ace></D:acl>" % (server.url, CELL, ROLE)).encode()
     code, _, answer = yield fetch(server, None, "ACL", BOX_PATH, body,
-                                  {"Authorization": "Bearer " + token,
+                                  {"Authorization": "Bearer " + auth.owner,
                                    "Content-Type": "application/xml"})
     if code != 200:
         raise AssertionError("ACL for the client role: %d %r" % (code, answer))

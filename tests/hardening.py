@@ -31,6 +31,7 @@ class LoopbackServer:
         # the owner's credentials for raw requests (SPEC §9: nothing is open)
         token = self.site.resource.server.auth.tokens.owner_token(ttl=24 * 3600)
         self.authHeader = b"Authorization: Bearer %s\r\n" % token.encode("ascii")
+        self.authHeaders = {"Authorization": "Bearer " + token}
         self.open = set()
         build = self.site.buildProtocol
 
@@ -156,25 +157,13 @@ _tokens = {}
 
 
 def owner_headers(data):
-    """Headers that authenticate as the box owner on a real server over DATA,
-    when the server has authentication (``python -m personium_dav token
-    --data DIR --owner``); {} while it has none."""
-    import subprocess
-    import sys
+    """Headers authenticating as the owner of the data root DATA on a real
+    server (``python -m personium_dav token --data DIR --owner``), cached."""
+    from tests.realserver import ownerHeaders
 
     data = os.path.abspath(data)
     if data not in _tokens:
-        token = None
-        try:
-            done = subprocess.run(
-                [sys.executable, "-m", "personium_dav", "token", "--data", data, "--owner"],
-                capture_output=True, timeout=30,
-                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            if done.returncode == 0 and done.stdout.strip():
-                token = done.stdout.decode().strip().splitlines()[-1].strip()
-        except (OSError, subprocess.SubprocessError):
-            token = None
-        _tokens[data] = {"Authorization": "Bearer " + token} if token else {}
+        _tokens[data] = ownerHeaders(data)
     return dict(_tokens[data])
 
 
@@ -182,11 +171,11 @@ class HTTP:
     """treq over real HTTP, one connection per request (a killed server
     leaves no stale pooled connection), with the owner's credentials."""
 
-    def __init__(self, base, data=None, timeout=20):
+    def __init__(self, base, data=None, timeout=20, auth=None):
         from twisted.web.client import HTTPConnectionPool
 
         self.base = base
-        self.auth = owner_headers(data) if data else {}
+        self.auth = dict(auth) if auth is not None else owner_headers(data) if data else {}
         self.pool = HTTPConnectionPool(reactor, persistent=False)
         self.timeout = timeout
 

@@ -229,7 +229,7 @@ class CadaverSession(CadaverBase):
         self.assertEqual(os.path.getsize(out) if os.path.exists(out) else 0, 0)
         code, _, body = yield fetch(server, auth, "PROPFIND", BOX_PATH, headers={"Depth": "1"})
         self.assertEqual(code, 207)
-        hrefs = [h.text for h in etree.fromstring(body).iter("{DAV:}href")]
+        hrefs = [h.text for h in etree.fromstring(body).iterfind("{DAV:}response/{DAV:}href")]
         self.assertEqual(sorted(hrefs), [BOX_PATH, BOX_PATH + "dup/"])
 
 

@@ -42,7 +42,7 @@ def in_thread(f, *args, **kwargs):
 
 
 def hrefs(body):
-    return sorted(h.text for h in etree.fromstring(body).iter("{DAV:}href"))
+    return sorted(h.text for h in etree.fromstring(body).iterfind("{DAV:}response/{DAV:}href"))
 
 
 class ClientTestCase(unittest.TestCase):

@@ -58,6 +58,11 @@ def peer_digest(peer):
     return hashlib.sha256(peer.encode("utf-8")).hexdigest()
 
 
+def _copy(claims):
+    """A copy a caller may change without touching the remembered claims."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in claims.items()}
+
+
 class TokenService:
     """Issues and verifies the server's tokens."""
 
@@ -66,6 +71,7 @@ class TokenService:
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.clock = clock
+        self._verified = {}  # (token, kind) -> claims of a token that verified
 
     def issue(self, cell, subject, roles=(), owner=False, ttl=None, kind="access", **extra):
         if ttl is None:
@@ -82,8 +88,20 @@ class TokenService:
     def owner_token(self, ttl=None):
         return self.issue(None, "owner", owner=True, ttl=ttl)
 
+    VERIFIED_CACHE = 1024  # tokens remembered as verified (cleared when full)
+
     def verify(self, token, kind="access"):
-        """The claims of a valid token of that kind; TokenExpired or TokenInvalid."""
+        """The claims of a valid token of that kind; TokenExpired or TokenInvalid.
+
+        A token that verified once is remembered (the same bytes carry the same
+        valid signature): a repeat only checks ``exp`` again, as PyJWT does,
+        instead of decoding and HMAC-checking it on every request."""
+        hit = self._verified.get((token, kind))
+        if hit is not None:
+            if int(hit["exp"]) <= time.time():  # PyJWT's rule (leeway 0)
+                self._verified.pop((token, kind), None)
+                raise TokenExpired()
+            return _copy(hit)
         try:
             claims = jwt.decode(
                 token, self.secret, algorithms=[ALGORITHM], issuer=ISSUER,
@@ -96,6 +114,9 @@ class TokenService:
             raise TokenInvalid()
         if not isinstance(claims.get("roles", []), list):
             raise TokenInvalid()
+        if len(self._verified) >= self.VERIFIED_CACHE:
+            self._verified.clear()
+        self._verified[(token, kind)] = _copy(claims)
         return claims
 
     def cookie(self, access_claims):

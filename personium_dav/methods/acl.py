@@ -60,10 +60,26 @@ def render(resource, request):
     return in_thread(work)
 
 
-def viewer(resource, request, principal):
+def asked(kind, keys):
+    """Is ``D:acl`` asked for? By name (``D:prop``, ``D:allprop`` with
+    ``D:include``) or ``D:propname``: as RFC 3744 properties, it is not part
+    of a plain ``allprop`` (RFC 4918 §9.1), which keeps generic clients'
+    listings free of principal hrefs."""
+    return kind == "propname" or ACL_KEY in (keys or ())
+
+
+def viewer(resource, request, principal, wanted=True):
     """``view(info, own)`` -> the Info as ``principal`` may see it in a
-    PROPFIND: ``D:acl`` shown (with ``xml:base``) only with read-acl on it."""
+    PROPFIND: ``D:acl`` shown (with ``xml:base``) only when ``wanted`` and
+    with read-acl on the resource."""
     ctx = resource.ctx
+    if not wanted:
+        def hide(info, own=True):
+            if ACL_KEY not in info.props:
+                return info
+            return replace(info, props={k: v for k, v in info.props.items() if k != ACL_KEY})
+
+        return hide
     auth = ctx.server.auth
     box_dir = ctx.tree.box_dir(ctx.cell, ctx.box)
     chain = acls_along(ctx.tree, box_dir, ctx.names)

@@ -92,18 +92,23 @@ def render(resource, request):
     body = xml_body(request, ctx.config)
     kind, keys = request_kind(parse(body) if body is not None else None)
     # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
-    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS)
+    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS,
+                      acl.asked(kind, keys))
     own = response(ctx.href(ctx.names, info.is_collection), view(info), kind, keys)
     if level == 0 or not info.is_collection:
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
     def listing(members):
+        from ..resources import quote_segment  # (resources imports this module)
+
+        base = ctx.href(ctx.names, True)  # each member's href is base + its name
+
         def chunks():
             yield MULTISTATUS_OPEN + own
             for i in range(0, len(members), SLICE):
                 yield b"".join(
-                    response(ctx.href(ctx.names + [m.name], m.is_collection), view(m, False),
-                             kind, keys)
+                    response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
+                             view(m, False), kind, keys)
                     for m in members[i:i + SLICE])
             yield MULTISTATUS_CLOSE
 

@@ -269,23 +269,31 @@ class Tree:
         """A new collection in the temporary area, ready to be renamed in."""
         tmp = self.tmp_path()
         os.mkdir(tmp)
-        millis = now_ms()
-        txn = self.props(tmp).begin()
-        txn.adopt("", Entry(props=dict(props or {}), version=1,
-                            created=millis, modified=millis, kind=kind))
-        txn.commit()
-        if kind == "service":
-            src = os.path.join(tmp, SRC)
-            os.mkdir(src)
-            txn = self.props(src).begin()
-            txn.adopt("", Entry(version=1, created=millis, modified=millis, kind="src"))
+        try:
+            millis = now_ms()
+            txn = self.props(tmp).begin()
+            txn.adopt("", Entry(props=dict(props or {}), version=1,
+                                created=millis, modified=millis, kind=kind))
             txn.commit()
-        if name is not None and layout.disk_name(name) != name:
-            layout.write_meta(tmp, {"n": name})
+            if kind == "service":
+                src = os.path.join(tmp, SRC)
+                os.mkdir(src)
+                txn = self.props(src).begin()
+                txn.adopt("", Entry(version=1, created=millis, modified=millis, kind="src"))
+                txn.commit()
+            if name is not None and layout.disk_name(name) != name:
+                layout.write_meta(tmp, {"n": name})
+        except BaseException:
+            _remove(tmp)  # a full disk leaves no half-built collection behind
+            raise
         return tmp
 
     def install_collection(self, tmp, loc):
-        os.rename(tmp, loc.path)
+        try:
+            os.rename(tmp, loc.path)
+        except BaseException:
+            _remove(tmp)
+            raise
         self._sync(loc.parent_dir)
 
     def discard(self, loc):
@@ -335,35 +343,44 @@ class Tree:
         info = src.info
         if info.kind == "file":
             tmp = self.tmp_path()
-            shutil.copyfile(src.path, tmp)
-            millis = now_ms()
-            meta = {"v": 1, "c": millis, "m": millis, "t": info.content_type}
-            if dst.info is not None and dst.info.kind == "file":
-                meta["v"] = layout.read_meta(dst.path).get("v", 1) + 1
-            if layout.disk_name(dst.name) != dst.name:
-                meta["n"] = dst.name
-            layout.write_meta(tmp, meta)
-            if self.durable:
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-            self._clear_file(dst)  # ordered for crashes as in relocate
-            self._carry_entry(src, dst, keep_source=True, copy=True)
-            os.replace(tmp, dst.path)
+            try:
+                shutil.copyfile(src.path, tmp)
+                millis = now_ms()
+                meta = {"v": 1, "c": millis, "m": millis, "t": info.content_type}
+                if dst.info is not None and dst.info.kind == "file":
+                    meta["v"] = layout.read_meta(dst.path).get("v", 1) + 1
+                if layout.disk_name(dst.name) != dst.name:
+                    meta["n"] = dst.name
+                layout.write_meta(tmp, meta)
+                if self.durable:
+                    with open(tmp, "rb+") as f:
+                        os.fsync(f.fileno())
+                self._clear_file(dst)  # ordered for crashes as in relocate
+                self._carry_entry(src, dst, keep_source=True, copy=True)
+                os.replace(tmp, dst.path)
+            except BaseException:
+                _unlink(tmp)  # a full disk leaves no half copy behind
+                raise
         else:
             if depth_infinity:
                 tmp = self.tmp_path()
-                shutil.copytree(src.path, tmp, ignore=_ignore_locks)
-                entry = self.collection_entry(tmp)
-                millis = now_ms()
-                txn = self.props(tmp).begin()
-                txn.adopt("", replace(entry, version=1, created=millis, modified=millis))
-                txn.commit()
-                if layout.disk_name(dst.name) != dst.name:
-                    layout.write_meta(tmp, {"n": dst.name})
+                try:
+                    shutil.copytree(src.path, tmp, ignore=_ignore_locks)
+                    entry = self.collection_entry(tmp)
+                    millis = now_ms()
+                    txn = self.props(tmp).begin()
+                    txn.adopt("", replace(entry, version=1, created=millis, modified=millis))
+                    txn.commit()
+                    if layout.disk_name(dst.name) != dst.name:
+                        layout.write_meta(tmp, {"n": dst.name})
+                except BaseException:
+                    if os.path.lexists(tmp):
+                        _remove(tmp)  # a full disk leaves no half copy behind
+                    raise
             else:
                 tmp = self.build_collection(info.kind if info.kind != "box" else "collection",
                                             info.props, dst.name)
-            os.rename(tmp, dst.path)
+            self.install_collection(tmp, dst)
         self._sync(dst.parent_dir)
 
     def _carry_entry(self, src, dst, keep_source, copy=False):
