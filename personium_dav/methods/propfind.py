@@ -3,6 +3,8 @@
 Depth 1 takes one listing of the collection and its one sidecar; the
 multistatus is written in slices so a large listing never blocks the reactor.
 """
+import functools
+
 from twisted.internet import task
 
 from ..auth.privileges import ANONYMOUS
@@ -85,12 +87,28 @@ def response(href, info, kind, keys):
     return (out + "</D:response>").encode("utf-8")
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_kind(body):
+    kind, keys = request_kind(parse(body))
+    return kind, None if keys is None else tuple(keys)
+
+
+def _request_kind(body):
+    """request_kind of a body; a client's usual (small) bodies are parsed once."""
+    if body is None:
+        return request_kind(None)
+    if len(body) > 4096:
+        return request_kind(parse(body))
+    kind, keys = _parsed_kind(body)  # errors (DavError) are never cached
+    return kind, None if keys is None else list(keys)
+
+
 def render(resource, request):
     ctx = resource.ctx
     info = ctx.loc.info
     level = depth(request, ctx.config.rfc4918, info.is_collection)
     body = xml_body(request, ctx.config)
-    kind, keys = request_kind(parse(body) if body is not None else None)
+    kind, keys = _request_kind(body)
     # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
     view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS,
                       acl.asked(kind, keys))
