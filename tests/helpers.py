@@ -7,7 +7,7 @@ import os
 
 from lxml import etree
 from treq.testing import StubTreq
-from twisted.internet import defer, task
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from personium_dav import provision
@@ -16,6 +16,7 @@ from personium_dav.site import makeResource
 from twisted.web.resource import Resource
 
 BASE = "http://localhost"
+REQUEST_TIMEOUT = 60  # seconds
 BOX = "/cell1/box1/"
 NS = {"D": "DAV:", "p": "urn:x-personium:xmlns"}
 
@@ -80,9 +81,10 @@ class DavTestCase(unittest.TestCase):
             if not anonymous and not any(str(k).lower() in ("authorization", "b'authorization'")
                                          for k in hdrs):
                 hdrs["Authorization"] = ["Bearer " + self.ownerToken]
+            # a request that never completes fails the test instead of hanging it
             response = yield self.stub.request(method, self.url(path), data=body or None,
-                                               headers=hdrs)
-            content = yield response.content()
+                                               headers=hdrs).addTimeout(REQUEST_TIMEOUT, reactor)
+            content = yield response.content().addTimeout(REQUEST_TIMEOUT, reactor)
         finally:
             pump.stop()
         return Answer(response, content)
