@@ -464,7 +464,8 @@ def targets_check(summ, names, mem):
         if any(a is None or b is None for _, a, b in vals):
             add(text, "not measured", None)
             return
-        add(text, "; ".join(f"c={c}: {a:.0f} vs {b:.0f} ({a / b:.2f}×)" for c, a, b in vals),
+        add(text, "; ".join(f"c={c}: {load.fmt_rps(a)} vs {load.fmt_rps(b)} ({a / b:.2f}×)"
+                            for c, a, b in vals),
             all(a >= factor * b for _, a, b in vals))
 
     if "mine" in names and "apache" in names:
@@ -472,7 +473,8 @@ def targets_check(summ, names, mem):
         at_least("durable PUT (new) ≥ Apache at 8", "put_new", (8,), "mine", "apache", 1)
     p10, p1000 = rps("proppatch_props10", 1, "mine"), rps("proppatch_props1000", 1, "mine")
     add("durable PROPPATCH cost flat: 1,000 props vs 10 within 1.5×",
-        f"{p10:.0f} vs {p1000:.0f} req/s ({p10 / p1000:.2f}×)" if p10 and p1000 else "not measured",
+        f"{load.fmt_rps(p10)} vs {load.fmt_rps(p1000)} req/s ({p10 / p1000:.2f}×)"
+        if p10 and p1000 else "not measured",
         (p10 / p1000 <= 1.5) if p10 and p1000 else None)
     if "wsgidav" in names:
         for who, scen in (("relaxed", load.MAIN), ("mine", ("get", "propfind_d0", "propfind_d1"))):
