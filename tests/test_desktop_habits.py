@@ -245,10 +245,10 @@ class LargeFolder(DesktopTestCase):
         folder = BOX + "DCIM/"
         yield self.request("MKCOL", folder)
         names = ["IMG_2026%04d_%06d.JPG" % (i % 1231, i) for i in range(self.COUNT)]
-        for start in range(0, self.COUNT, 50):
+        for start in range(0, self.COUNT, 8):
             yield defer.gatherResults([
                 self.put(folder + n, b"\xff\xd8 jpeg", {"Content-Type": "image/jpeg"})
-                for n in names[start:start + 50]])
+                for n in names[start:start + 8]])
         answer = yield self.propfind(folder, "1")
         self.assertEqual(answer.code, 207)
         plain = len(answer.body)
