@@ -29,7 +29,20 @@ STOP_SECONDS = 10.0
 log = Logger()
 
 
-class Listener(service.Service):
+class _Listening(service.Service):
+    """A service owning one listening port, closed when it stops."""
+
+    port = None
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+        return None
+
+
+class Listener(_Listening):
     """Listen on one TCP strports description (bound in privilegedStartService,
     like strports.service) and keep the port, whose socket the workers share."""
 
@@ -48,15 +61,8 @@ class Listener(service.Service):
             failures[0].raiseException()
         super().privilegedStartService()
 
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return port.stopListening()
-        return None
 
-
-class Adopted(service.Service):
+class Adopted(_Listening):
     """Serve connections from a listening socket inherited from the first worker."""
 
     def __init__(self, fd, family, factory):
@@ -69,13 +75,6 @@ class Adopted(service.Service):
         super().startService()
         self.port = reactor.adoptStreamPort(self.fd, self.family, self.factory)
         os.close(self.fd)  # adoptStreamPort serves a duplicate of it
-
-    def stopService(self):
-        super().stopService()
-        if self.port is not None:
-            port, self.port = self.port, None
-            return port.stopListening()
-        return None
 
 
 class WorkerPool(service.Service):
