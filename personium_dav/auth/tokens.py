@@ -30,27 +30,29 @@ class TokenInvalid(Exception):
     pass
 
 
-def load_secret(data_root):
-    """The signing secret of a data root, made (0600) when missing."""
-    path = os.path.join(os.path.abspath(data_root), SECRET)
+def _read_secret(path):
+    """The stored secret, or None when missing or too short to trust."""
     try:
         with open(path, "rb") as f:
             data = f.read().strip()
-        if len(data) >= 32:
-            return data
     except FileNotFoundError:
-        pass
+        return None
+    return data if len(data) >= 32 else None
+
+
+def load_secret(data_root):
+    """The signing secret of a data root, made (0600) when missing; read again
+    under the lock so two processes starting at once agree on one secret."""
+    path = os.path.join(os.path.abspath(data_root), SECRET)
+    data = _read_secret(path)
+    if data is not None:
+        return data
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with files.flocked(path + ".lock"):
-        try:
-            with open(path, "rb") as f:
-                data = f.read().strip()
-            if len(data) >= 32:
-                return data
-        except FileNotFoundError:
-            pass
-        data = secrets.token_hex(32).encode("ascii")
-        files.write_atomic(path, data + b"\n", mode=0o600)
+        data = _read_secret(path)
+        if data is None:
+            data = secrets.token_hex(32).encode("ascii")
+            files.write_atomic(path, data + b"\n", mode=0o600)
         return data
 
 
