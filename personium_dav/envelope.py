@@ -21,7 +21,6 @@ import base64
 import os
 import re
 import time
-import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -49,30 +48,60 @@ ALL_METHODS = (b"OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKC
 class State:
     """The envelope's record of one request."""
 
-    def __init__(self, key):
+    __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
+                 "started", "envelope", "recorded", "_cell_url", "url_of_cell")
+
+    def __init__(self, key, envelope=None):
         self.key = key
         self.headers = {}  # name -> value(s): set on every answer, errors included
         self.preflight = False
         self.principal = None
         self.cell = None
-        self.cell_url = None
         self.box = None
         self.names = []
         self.kind = None  # the resource kind, for the event type
         self.started = time.time()
+        self.envelope = envelope  # writes the event-log line (``record``)
+        self.recorded = False
+        self._cell_url = None
+        self.url_of_cell = None  # () -> the Cell URL, asked only when needed
+
+    @property
+    def cell_url(self):
+        if self._cell_url is None and self.url_of_cell is not None:
+            self._cell_url = self.url_of_cell()
+        return self._cell_url
+
+    @cell_url.setter
+    def cell_url(self, value):
+        self._cell_url = value
 
 
 def state(request):
     return getattr(request, STATE, None)
 
 
+def record(request):
+    """Write the request's event-log line, once, when its answer is decided
+    (the status is set): from ``reply``, for every answer, errors included."""
+    st = getattr(request, STATE, None)
+    if st is None or st.recorded:
+        return
+    st.recorded = True
+    if st.envelope is not None:
+        st.envelope.log_event(request, st)
+
+
 # -- 1. the request key -----------------------------------------------------------
 
 def new_key():
-    """4 base64url characters, ``_``, a random UUID as 22 base64url characters."""
-    head = base64.urlsafe_b64encode(os.urandom(3)).decode("ascii")
-    tail = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
-    return head + "_" + tail
+    """4 base64url characters, ``_``, a random (version 4) UUID as 22
+    base64url characters; one ``urandom`` call for both."""
+    raw = bytearray(os.urandom(19))
+    raw[9] = raw[9] & 0x0F | 0x40  # the UUID's version (byte 6 of its 16)
+    raw[11] = raw[11] & 0x3F | 0x80  # and its variant (byte 8)
+    return (base64.urlsafe_b64encode(raw[:3]) + b"_"
+            + base64.urlsafe_b64encode(raw[3:])[:22]).decode("ascii")
 
 
 def request_key(request):
@@ -150,11 +179,10 @@ def unauthorized(code, cell_url):
     return DavError(code, headers={"WWW-Authenticate": challenges(cell_url)})
 
 
-def _with_challenges(failure, cell_url):
-    error = failure.check(DavError) and failure.value
-    if error and error.status == 401 and "WWW-Authenticate" not in error.headers:
-        error.headers = dict(error.headers, **{"WWW-Authenticate": challenges(cell_url)})
-    return failure
+def _challenged(error, realm):
+    if error.status == 401 and "WWW-Authenticate" not in error.headers:
+        error.headers = dict(error.headers, **{"WWW-Authenticate": challenges(realm())})
+    return error
 
 
 class Envelope:
@@ -169,43 +197,53 @@ class Envelope:
         """Steps 1-4 on a fresh request; its ``State``. Raises DavError
         (400 PR400-EV-0002) for a bad request key, before anything else."""
         key = request_key(request)
-        st = State(key)
+        st = State(key, self)
         setattr(request, STATE, st)
         st.headers[REQUEST_KEY] = key.encode("ascii")
         override_method(request)
         override_headers(request)
-        st.headers.update(cors_headers(request))
-        st.preflight = is_preflight(request)
-        request.notifyFinish().addBoth(self._finished, request, st)
+        if request.getHeader(b"origin") is not None:
+            st.headers.update(cors_headers(request))
+            st.preflight = is_preflight(request)
         return st
 
-    def authenticate(self, request, cell, cell_url):
-        """A Deferred of the caller's Principal on ``cell``; 401s with challenges."""
+    def authenticate(self, request, cell, realm):
+        """The caller's Principal on ``cell`` -- or a Deferred of it when the
+        check must wait (a password hash runs in a thread). 401s carry both
+        challenges; ``realm()`` gives their Cell URL."""
         st = state(request)
-        d = defer.maybeDeferred(self.checker.authenticate, request, cell)
+        try:
+            principal = self.checker.authenticate(request, cell)
+        except DavError as error:
+            raise _challenged(error, realm)
+        if isinstance(principal, defer.Deferred):
+            def keep(principal):
+                if st is not None:
+                    st.principal = principal
+                return principal
 
-        def keep(principal):
-            if st is not None:
-                st.principal = principal
-            return principal
+            def challenge(failure):
+                failure.trap(DavError)
+                raise _challenged(failure.value, realm)
 
-        d.addCallback(keep)
-        d.addErrback(_with_challenges, cell_url)
-        return d
+            return principal.addCallbacks(keep, challenge)
+        if st is not None:
+            st.principal = principal
+        return principal
 
-    def authorize(self, principal, privilege, target, cell_url):
+    def authorize(self, principal, privilege, target, realm):
         """Raise 401 (anonymous) or 403 unless the policy allows it."""
         if self.policy.allowed(principal, privilege, target):
             return
         if principal.anonymous:
-            raise unauthorized("PR401-AU-0001", cell_url)
+            raise unauthorized("PR401-AU-0001", realm())
         raise DavError("PR403-AU-0002")
 
     # -- the event log ------------------------------------------------------------
 
-    def _finished(self, _, request, st):
+    def log_event(self, request, st):
         if self.events is None or not st.cell:
-            return None
+            return
         try:
             principal = st.principal
             if principal is None or principal.anonymous:
@@ -225,7 +263,6 @@ class Envelope:
             self.events.write(st.cell, line)
         except Exception:
             log.failure("writing the event log failed")
-        return None
 
 
 # -- the access log ------------------------------------------------------------------

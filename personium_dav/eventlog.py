@@ -12,6 +12,7 @@ URL, the object a resource path, and every field is quoted with CR, LF and
 other control characters replaced.
 """
 import datetime
+import functools
 import os
 import re
 
@@ -23,8 +24,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _quote(value):
-    value = _CONTROL.sub(" ", "" if value is None else str(value))
-    return '"%s"' % value.replace('"', '""')
+    value = "" if value is None else str(value)
+    if not value.isprintable():  # (cheaper than the regular expression, and usual)
+        value = _CONTROL.sub(" ", value)
+    return '"%s"' % value.replace('"', '""') if '"' in value else '"%s"' % value
 
 
 def level_of(status):
@@ -35,17 +38,23 @@ def level_of(status):
     return "[INFO ]"
 
 
-def timestamp(seconds):
+@functools.lru_cache(maxsize=64)
+def _second(seconds):
     t = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (int(seconds * 1000) % 1000)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.")
+
+
+def timestamp(seconds):
+    millis = int(seconds * 1000)
+    return _second(millis // 1000) + "%03dZ" % (millis % 1000)
 
 
 def format_line(seconds, status, request_key, subject, event_type, obj,
                 external=False, schema=""):
     return ",".join([
         timestamp(seconds), level_of(status), _quote(request_key),
-        _quote("true" if external else "false"), _quote(schema), _quote(subject),
-        _quote(event_type), _quote(obj), _quote(status),
+        '"true"' if external else '"false"', _quote(schema), _quote(subject),
+        _quote(event_type), _quote(obj), '"%d"' % status,
     ])
 
 
@@ -85,8 +94,12 @@ class EventLog:
         return os.path.join(self.root, cell, DIRECTORY, NAME)
 
     def _file(self, cell):
+        """The open log of ``cell``; None when there is no such cell (checked
+        when it is opened, not on every line)."""
         log = self._files.get(cell)
         if log is None:
+            if not os.path.isdir(os.path.join(self.root, cell)):
+                return None
             directory = os.path.join(self.root, cell, DIRECTORY)
             os.makedirs(directory, mode=0o700, exist_ok=True)
             log = LogFile(NAME, directory, rotateLength=self.rotate_length,
@@ -95,11 +108,9 @@ class EventLog:
         return log
 
     def write(self, cell, line):
-        if not cell or not os.path.isdir(os.path.join(self.root, cell)):
-            return
-        log = self._file(cell)
-        log.write(line + "\n")
-        log.flush()
+        log = self._file(cell) if cell else None
+        if log is not None:
+            log.write(line + "\n")  # LogFile's file is unbuffered: one write(2)
 
     def close(self):
         for log in self._files.values():

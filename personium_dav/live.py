@@ -26,7 +26,7 @@ def _http_date_seconds(seconds):
     return formatdate(seconds, usegmt=True)
 
 
-def _http_date(millis):
+def http_date(millis):
     return _http_date_seconds(millis // 1000)
 
 
@@ -42,7 +42,7 @@ def _resourcetype(info):
 # resource does not have it.
 LIVE = {
     (DAV, "creationdate"): lambda i: text_element(DAV, "creationdate", _iso(i.created)),
-    (DAV, "getlastmodified"): lambda i: text_element(DAV, "getlastmodified", _http_date(i.modified)),
+    (DAV, "getlastmodified"): lambda i: text_element(DAV, "getlastmodified", http_date(i.modified)),
     (DAV, "getetag"): lambda i: text_element(DAV, "getetag", i.etag),
     (DAV, "resourcetype"): _resourcetype,
     (DAV, "getcontentlength"): lambda i: (

@@ -4,13 +4,13 @@ failure into a logged 500 without a traceback for the client.
 """
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python import failure
 from twisted.web.server import NOT_DONE_YET
 
+from .envelope import STATE as ENVELOPE, record
 from .errors import DavError
 
 log = Logger()
-
-ENVELOPE = "personium_envelope"  # the request attribute holding envelope.State
 
 XML_TYPE = b"application/xml; charset=utf-8"
 
@@ -41,14 +41,38 @@ def xml_reply(status, body, headers=None):
 
 
 def respond(request, handler):
-    """Run ``handler(request)`` and write what it gives; NOT_DONE_YET."""
-    finished = []
-    request.notifyFinish().addBoth(finished.append)
-    d = defer.maybeDeferred(handler, request)
-    d.addCallback(_write, request, finished)
-    d.addErrback(_fail, request, finished)
-    d.addErrback(lambda f: log.failure("writing an answer failed", f))
+    """Run ``handler(request)`` and write what it gives; NOT_DONE_YET.
+
+    A handler that answers at once (most reads) is written at once, with no
+    Deferred in between; one that returns a Deferred is written when it fires.
+    """
+    try:
+        result = handler(request)
+        if isinstance(result, defer.Deferred):
+            result.addCallback(_write, request)
+            result.addErrback(_fail, request)
+            result.addErrback(_unwritten)
+            return NOT_DONE_YET
+        done = _write(result, request)
+    except Exception:
+        try:
+            done = _fail(failure.Failure(), request)
+        except Exception:
+            _unwritten(failure.Failure())
+            return NOT_DONE_YET
+    if isinstance(done, defer.Deferred):  # a streamed body
+        done.addErrback(_fail, request)
+        done.addErrback(_unwritten)
     return NOT_DONE_YET
+
+
+def _unwritten(failure):
+    log.failure("writing an answer failed", failure)
+
+
+def _gone(request):
+    """The request is answered already, or its client went away."""
+    return request.finished or getattr(request, "_disconnected", False)
 
 
 def _set_headers(request, headers):
@@ -60,14 +84,16 @@ def _set_headers(request, headers):
             request.responseHeaders.setRawHeaders(name, [value])
 
 
-def _write(reply, request, finished):
-    if finished:
-        return None
+def _write(reply, request):
     request.setResponseCode(reply.status)
+    if _gone(request):
+        record(request)  # the event log has it, with the status it would have had
+        return None
     envelope = getattr(request, ENVELOPE, None)
     if envelope is not None:  # request key, CORS: on every answer, errors too
         _set_headers(request, envelope.headers)
     _set_headers(request, reply.headers)
+    record(request)
     if reply.stream is not None:
         return reply.stream(request)  # it finishes the request itself
     if reply.status not in (204, 304) and not request.responseHeaders.hasHeader(b"content-length"):
@@ -84,9 +110,7 @@ def error_reply(error):
     return Reply(error.status, error.body(), headers)
 
 
-def _fail(failure, request, finished):
-    if finished:
-        return None
+def _fail(failure, request):
     if failure.check(Refusal):
         reply = failure.value.reply
     elif failure.check(DavError):
@@ -99,5 +123,6 @@ def _fail(failure, request, finished):
     if request.startedWriting:
         request.loseConnection()  # too late for an error answer
         return None
-    request.responseHeaders = type(request.responseHeaders)()
-    return _write(reply, request, finished)
+    if not _gone(request):
+        request.responseHeaders = type(request.responseHeaders)()
+    return _write(reply, request)

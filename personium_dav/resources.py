@@ -9,10 +9,11 @@ twisted.web's bare 501.
 import re
 from urllib.parse import quote
 
+from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 
 from .auth import endpoint
-from .auth.privileges import Target, acls_along
+from .auth.privileges import Target, acls_along, acls_of
 from .envelope import ALL_METHODS, state
 from .errors import DavError
 from .methods import acl, copymove, delete, get, mkcol, options, propfind, proppatch, put
@@ -33,6 +34,19 @@ def quote_segment(name):
     return quote(name, safe="!$&'()+,;=@~")
 
 
+_prefixes = {}  # request.prepath (a tuple) -> the href prefix it makes
+
+
+def _prefix(prepath):
+    key = tuple(prepath)
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        prefix = "".join("/" + quote_segment(p.decode("utf-8", "replace")) for p in key)
+        if len(_prefixes) < 64:  # an embedder mounts the resource at a few places
+            _prefixes[key] = prefix
+    return prefix
+
+
 class Context:
     """What a request's handlers share: the server, and where the box is."""
 
@@ -41,9 +55,9 @@ class Context:
         self.tree = server.tree
         self.config = server.config
         self.request = request
-        self.prefix = "".join("/" + quote_segment(p.decode("utf-8", "replace"))
-                              for p in request.prepath)
+        self.prefix = _prefix(request.prepath)
         self.cell, self.box, self.names = cell, box, list(names)
+        self._cell_url = None
 
     def href(self, names, collection):
         path = "".join("/" + quote_segment(n) for n in [self.cell, self.box, *names])
@@ -60,7 +74,18 @@ class Context:
 
     def cell_url(self):
         """``{scheme}://{host}{prefix}/{cell}/``: the realm of the challenges."""
-        return acl.cell_url(self)
+        if self._cell_url is None:
+            self._cell_url = acl.cell_url(self)
+        return self._cell_url
+
+    def acls(self, names):
+        """The ACLs that govern ``names`` (the box's first): from what
+        resolving the request read on its way when ``names`` is the request
+        path or a prefix of it, else read along ``names``."""
+        loc = getattr(self, "loc", None)
+        if loc is not None and loc.chain and names == self.names[:len(names)]:
+            return acls_of(loc.chain[:len(names) + 1])
+        return acls_along(self.tree, self.tree.box_dir(self.cell, self.box), names)
 
 
 class DavRoot(Resource):
@@ -190,22 +215,21 @@ class DavResource(Resource):
 
         def run(request):
             st = state(request)
-            cell_url = ctx.cell_url()
             if st is not None:
-                st.cell, st.cell_url, st.box, st.names = ctx.cell, cell_url, ctx.box, ctx.names
+                st.cell, st.box, st.names = ctx.cell, ctx.box, ctx.names
+                st.url_of_cell = ctx.cell_url
                 st.kind = self.event_kind(method)
-            d = envelope.authenticate(request, ctx.cell, cell_url)
+            principal = envelope.authenticate(request, ctx.cell, ctx.cell_url)
+            if isinstance(principal, Deferred):
+                return principal.addCallback(authorize, request)
+            return authorize(principal, request)
 
-            def authorize(principal):
-                ctx.principal = principal
-                box_dir = ctx.tree.box_dir(ctx.cell, ctx.box)
-                for privilege, names in self.needs(method, request):
-                    target = Target(ctx.cell, ctx.box, names,
-                                    acls_along(ctx.tree, box_dir, names))
-                    envelope.authorize(principal, privilege, target, cell_url)
-                return handler(request)
-
-            return d.addCallback(authorize)
+        def authorize(principal, request):
+            ctx.principal = principal
+            for privilege, names in self.needs(method, request):
+                target = Target(ctx.cell, ctx.box, names, ctx.acls(names))
+                envelope.authorize(principal, privilege, target, ctx.cell_url)
+            return handler(request)
 
         return run
 
@@ -374,7 +398,7 @@ class TokenEndpoint(DavResource):
     def render_POST(self, request):
         st = state(request)
         if st is not None:
-            st.cell, st.cell_url, st.kind = self.ctx.cell, self.ctx.cell_url(), "token"
+            st.cell, st.url_of_cell, st.kind = self.ctx.cell, self.ctx.cell_url, "token"
         cookie_path = self.ctx.prefix + "/" + self.ctx.cell + "/"
         return endpoint.issue(self.ctx.server.auth, request, self.ctx.cell, cookie_path)
 

@@ -297,6 +297,11 @@ def _cached(value):
     return tuple(load_acl(value))
 
 
+def acls_of(chain):
+    """The ACLs held in a chain of dead-property dicts (``Location.chain``)."""
+    return [list(_cached(props[ACL_KEY])) if ACL_KEY in props else [] for props in chain]
+
+
 def acls_along(tree, box_dir, names):
     """The ACLs of the box and of each existing resource down ``names``
     (a ``[[Ace]]``, outermost first); stops at the first missing one."""

@@ -1,12 +1,12 @@
 """GET and HEAD: files with ETag, conditions and one byte range; a small
 HTML index for collections."""
 import re
-from email.utils import formatdate
 from html import escape
 
 from twisted.web.static import NoRangeStaticProducer, SingleRangeStaticProducer
 
 from ..errors import DavError
+from ..live import http_date
 from ..reply import Reply
 from .common import conditions, header, in_thread, matches
 
@@ -46,7 +46,7 @@ def render_file(resource, request):
         raise DavError("PR412-DV-0001")
     headers = {
         "ETag": info.etag.encode(),
-        "Last-Modified": formatdate(info.modified / 1000, usegmt=True).encode(),
+        "Last-Modified": http_date(info.modified).encode(),
         "Accept-Ranges": b"bytes",
     }
     if if_none_match is not None and matches(if_none_match, info):

@@ -120,15 +120,7 @@ class SidecarPropertyStore:
         self.durable = durable
 
     def read(self):
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return {}
-        key = (st.st_ino, st.st_mtime_ns, st.st_size)
-        hit = _cache.get(self.path)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        return self._load()
+        return read_state(self.directory)
 
     def _load(self):
         """The state in the file now; parsed only when its bytes differ from
@@ -171,6 +163,24 @@ class SidecarPropertyStore:
             layout.fsync_dir(self.directory)
         st = os.stat(self.path)
         _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state, data)
+
+
+def read_state(directory):
+    """The state of a collection's sidecar, from the cache while the file's
+    (inode, mtime_ns, size) is unchanged: what every request reads, once per
+    collection on its path, so it is one ``stat`` when nothing changed."""
+    path = directory + _SIDECAR_SUFFIX
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {}
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == (st.st_ino, st.st_mtime_ns, st.st_size):
+        return hit[1]
+    return SidecarPropertyStore(directory)._load()
+
+
+_SIDECAR_SUFFIX = os.sep + layout.SIDECAR
 
 
 def encode(state):

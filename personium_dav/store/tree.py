@@ -16,9 +16,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from . import layout
-from .props import Entry, SidecarPropertyStore
+from .props import Entry, SidecarPropertyStore, read_state
 
 SRC = "__src"
+_NO_PROPS = {}  # never changed: the props of a resource without an entry
+_COLLECTION = Entry(kind="collection")
 
 
 def now_ms():
@@ -60,6 +62,7 @@ class Location:
     info: Info = None  # None when nothing is there
     service_exec: bool = False  # below a service collection, outside __src
     foreign: bool = False  # a symlink or special file on the way: never entered
+    chain: list = field(default_factory=list)  # dead props of the box and each resource found
 
     @property
     def name(self):
@@ -126,28 +129,46 @@ class Tree:
     # -- reading ------------------------------------------------------------
 
     def locate(self, box_dir, names):
-        loc = Location(box_dir=box_dir, names=list(names))
+        """Walk ``names`` down from the box. On the way it keeps the dead
+        properties of the box and of each resource it finds (``loc.chain``),
+        so the ACL check of the request needs no second walk."""
+        loc = Location(box_dir=box_dir, names=names)
+        state = read_state(box_dir)
+        own = state.get("")
+        loc.chain = chain = [own.props if own is not None else _NO_PROPS]
         directory, kind = box_dir, "box"
+        last = len(names) - 1
         for i, name in enumerate(names):
             if kind == "service" and name != SRC:
                 loc.service_exec = True
                 return loc
-            path = os.path.join(directory, layout.disk_name(name))
-            if i == len(names) - 1:
+            path = directory + os.sep + layout.disk_name(name)
+            if i == last:
                 loc.parent_dir, loc.parent_kind, loc.path = directory, kind, path
-                loc.info = self.info(path, name)
-                loc.foreign = loc.info is None and _is_foreign(path)
+                loc.info = info = self.info(path, name, parent_state=state)
+                if info is None:
+                    loc.foreign = _is_foreign(path)
+                else:
+                    chain.append(info.props)
                 return loc
             if not _is_real_dir(path):
                 loc.foreign = _is_foreign(path)
                 return loc
-            directory, kind = path, self.collection_entry(path).kind or "collection"
+            state = read_state(path)
+            own = state.get("")
+            if own is None:
+                kind = "collection"
+                chain.append(_NO_PROPS)
+            else:
+                kind = own.kind or "collection"
+                chain.append(own.props)
+            directory = path
         loc.path = box_dir
-        loc.info = self.info(box_dir, "")
+        loc.info = self.info(box_dir, "", parent_state=state)
         return loc
 
     def collection_entry(self, directory):
-        return self.props(directory).read().get("") or Entry(kind="collection")
+        return read_state(directory).get("") or _COLLECTION
 
     def info(self, path, name, st=None, parent_state=None):
         """The state of the resource at ``path``, or None if nothing is there."""
