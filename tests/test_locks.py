@@ -1155,3 +1155,20 @@ class RealProcesses(unittest.TestCase):
                          204)
         self.assertEqual(send(first, "PUT", "doc.txt", b"three")[0], 204)
         self.assertEqual(send(first, "GET", "doc.txt")[2], b"three")
+
+
+class TimeoutOption(unittest.TestCase):
+    def test_max_lock_timeout(self):
+        from twisted.python import usage
+
+        from personium_dav.tap import Options
+
+        options = Options()
+        options.parseOptions(["--max-lock-timeout", "600"])
+        self.assertEqual(options.config().max_lock_timeout, 600)
+        defaults = Options()
+        defaults.parseOptions([])
+        self.assertEqual(defaults.config().max_lock_timeout, Config().max_lock_timeout)
+        for bad in ("0", "-5", "x"):
+            with self.assertRaises(usage.UsageError):
+                Options().parseOptions(["--max-lock-timeout", bad])
