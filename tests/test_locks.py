@@ -1,9 +1,22 @@
 """WebDAV class 2: the If header (RFC 4918 §10.4), the lock table, LOCK and
 UNLOCK (§9.10, §9.11), and what locks do to every other write (§7)."""
+import os
+
+from lxml import etree
+from treq.testing import StubTreq
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from personium_dav import ifheader
+from personium_dav.auth.privileges import Ace, acl_body
+from personium_dav.config import Config
 from personium_dav.ifheader import Condition, IfList
+from personium_dav.site import makeResource
+from personium_dav.store import locks as store
+from personium_dav.store.locks import Lock, LockTable
+
+from .helpers import BOX, DavTestCase
+from .steps import SERVICE_MKCOL, proppatch_body
 
 TOKEN = "urn:uuid:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
@@ -89,11 +102,6 @@ class IfHeaderEvaluationTests(unittest.TestCase):
 
 
 # -- the lock table ------------------------------------------------------------------
-
-import os  # noqa: E402
-
-from personium_dav.store import locks as store  # noqa: E402
-from personium_dav.store.locks import Lock, LockTable  # noqa: E402
 
 
 def a_lock(root=("a",), scope="exclusive", depth="0", expires=1000.0, token=None,
@@ -243,20 +251,7 @@ class LockTableTests(unittest.TestCase):
                 LockTable(self.root).read("cell1", "box1")
 
 
-# -- over HTTP -------------------------------------------------------------------------
-
-import re  # noqa: E402
-
-from lxml import etree  # noqa: E402
-from twisted.internet import defer  # noqa: E402
-
-from personium_dav.auth.privileges import Ace, acl_body  # noqa: E402
-from personium_dav.config import Config  # noqa: E402
-from personium_dav.site import makeResource  # noqa: E402
-from treq.testing import StubTreq  # noqa: E402
-
-from .helpers import BOX, NS, DavTestCase  # noqa: E402
-from .steps import SERVICE_MKCOL, proppatch_body  # noqa: E402
+# -- over HTTP ----------------------------------------------------------------------
 
 D = "{DAV:}"
 PCODE = "{urn:x-personium:xmlns}code"
