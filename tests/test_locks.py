@@ -1167,3 +1167,48 @@ class TimeoutOption(unittest.TestCase):
         for bad in ("0", "-5", "x"):
             with self.assertRaises(usage.UsageError):
                 Options().parseOptions(["--max-lock-timeout", bad])
+
+
+class TableFlock(LockTestCase):
+    """A write holds the box's lock table shared from its check to its
+    write: it waits while another process changes the table (a LOCK being
+    granted holds it exclusive), and not while one only checks it."""
+
+    def flock(self, mode):
+        import fcntl
+
+        fd = os.open(os.path.join(self.data, "cell1", "box1", store.TABLE_LOCK),
+                     os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, mode)
+        return fd
+
+    @defer.inlineCallbacks
+    def test_a_write_waits_for_a_change_of_the_table(self):
+        import fcntl
+
+        from twisted.internet import reactor, task
+
+        fd = self.flock(fcntl.LOCK_EX)
+        try:
+            pending = self.request("PUT", BOX + "a.txt", b"waited")
+            yield task.deferLater(reactor, 0.5, lambda: None)
+            self.assertFalse(pending.called)
+            self.assertEqual((yield self.request("GET", BOX + "a.txt")).body, b"a")
+        finally:
+            os.close(fd)
+        answer = yield pending
+        self.assertEqual(answer.code, 204, answer.body)
+        self.assertEqual((yield self.request("GET", BOX + "a.txt")).body, b"waited")
+
+    @defer.inlineCallbacks
+    def test_writes_share_the_table(self):
+        import fcntl
+
+        fd = self.flock(fcntl.LOCK_SH)
+        try:
+            answer = yield self.request("PUT", BOX + "a.txt", b"x")
+            self.assertEqual(answer.code, 204)
+            answer = yield self.request("MKCOL", BOX + "c2")
+            self.assertEqual(answer.code, 201)
+        finally:
+            os.close(fd)
