@@ -20,6 +20,7 @@ class Config:
     refresh_ttl: int = 86400  # seconds a refresh token lives
     event_log_size: int = 10 * 1024 * 1024  # bytes of an event log before rotation
     event_log_files: int = 10  # rotated event logs kept per cell
+    max_lock_timeout: int = 86400  # seconds a LOCK is granted at most (and without Timeout)
 
     @property
     def rfc4918(self):

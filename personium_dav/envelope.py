@@ -37,12 +37,12 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 method toke
 STATE = "personium_envelope"  # the attribute of the request holding its State
 
 ALLOW_HEADERS = (b"Authorization, Content-Type, Depth, Destination, Overwrite, If-Match, "
-                 b"If-None-Match, Range, X-HTTP-Method-Override, X-Override, "
-                 b"X-Personium-RequestKey, X-Personium-Recursive, Accept, Origin")
+                 b"If-None-Match, If, Lock-Token, Timeout, Range, X-HTTP-Method-Override, "
+                 b"X-Override, X-Personium-RequestKey, X-Personium-Recursive, Accept, Origin")
 EXPOSE_HEADERS = (b"ETag, X-Personium-RequestKey, Location, Content-Range, "
-                  b"WWW-Authenticate, DAV, Allow")
+                  b"WWW-Authenticate, DAV, Allow, Lock-Token")
 ALL_METHODS = (b"OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, "
-               b"MOVE, COPY, ACL")
+               b"MOVE, COPY, ACL, LOCK, UNLOCK")
 
 
 class State:

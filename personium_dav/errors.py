@@ -1,8 +1,14 @@
 """Personium errors: one exception type carrying a code, and its JSON form.
 
-The HTTP status is the three digits after ``PR``; the texts are SPEC §8's.
+The HTTP status is the three digits after ``PR``; the texts are SPEC §8's
+(and this server's own codes, marked below). An error that RFC 4918 gives a
+precondition element (423 ``lock-token-submitted``, ``no-conflicting-lock``,
+409 ``lock-token-matches-request-uri``) is answered as a ``D:error`` XML body
+holding that element, then the Personium code and message as ``p:code`` and
+``p:message`` (RFC 4918 §16 lets ``D:error`` carry more elements).
 """
 import json
+from xml.sax.saxutils import escape
 
 MESSAGES = {
     "PR400-DV-0001": "XML parse error.",
@@ -36,11 +42,15 @@ MESSAGES = {
     "PR405-DV-0001": "Method not allowed. MKCOL can only be executed on a deleted/non-existent resource.",
     "PR405-MC-0001": "Method not allowed.",
     "PR409-DV-0001": "intermediate collection [{0}] should be created first.",
+    "PR409-DV-0002": "Lock token does not match a lock on the request URL.",  # this server's
     "PR412-DV-0001": "ETag does not match.",
     "PR412-DV-0002": 'Overwrite header is "F" and the destination URL is already mapped to a resource.',
+    "PR412-DV-0003": "If header condition is not met.",  # this server's
     "PR413-DV-0001": "Request body is too large.",
     "PR415-MC-0001": "Unsupported media type.",
     "PR416-DV-0001": "Requested range not satisfiable.",
+    "PR423-DV-0001": "Resource is locked.",  # this server's (lock token not submitted)
+    "PR423-DV-0002": "Resource is locked by a conflicting lock.",  # this server's (LOCK)
     "PR500-SV-0000": "Unknown error.",
     "PR501-MC-0001": "Method not implemented.",
     "PR501-MC-0002": "Not implemented. [{0}].",
@@ -51,14 +61,24 @@ MESSAGES = {
 class DavError(Exception):
     """A request that ends in a Personium error response."""
 
-    def __init__(self, code, *args, headers=None):
+    def __init__(self, code, *args, headers=None, condition=None):
         super().__init__(code, *args)
         self.code = code
         self.status = int(code[2:5])
         self.message = MESSAGES[code].format(*args)
         self.headers = headers or {}
+        self.condition = condition  # an RFC 4918 precondition element (XML text), or None
+
+    @property
+    def content_type(self):
+        return b"application/xml; charset=utf-8" if self.condition else b"application/json"
 
     def body(self):
+        if self.condition:
+            return ('<?xml version="1.0" encoding="utf-8"?>\n'
+                    '<D:error xmlns:D="DAV:" xmlns:p="urn:x-personium:xmlns">%s'
+                    '<p:code>%s</p:code><p:message xml:lang="en">%s</p:message></D:error>'
+                    % (self.condition, self.code, escape(self.message))).encode("utf-8")
         return json.dumps(
             {"code": self.code, "message": {"lang": "en", "value": self.message}},
             ensure_ascii=False,

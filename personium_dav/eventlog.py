@@ -60,7 +60,8 @@ def format_line(seconds, status, request_key, subject, event_type, obj,
 
 ACTIONS = {"GET": "get", "HEAD": "get", "PROPFIND": "propfind", "PROPPATCH": "proppatch",
            "DELETE": "delete", "MKCOL": "create", "MOVE": "move", "COPY": "copy",
-           "ACL": "acl", "OPTIONS": "options", "POST": "post"}
+           "ACL": "acl", "OPTIONS": "options", "POST": "post", "LOCK": "lock",
+           "UNLOCK": "unlock"}
 KINDS = {"file": "davfile", "collection": "davcol", "box": "box",
          "service": "servicecol", "src": "servicesrc"}
 

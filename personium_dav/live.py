@@ -2,12 +2,24 @@
 
 Every DAV: property the server computes is protected: a PROPPATCH of one is
 403 ``cannot-modify-protected-property``, even where the resource lacks it.
+``D:lockdiscovery`` is what PROPFIND put in ``Info.discovery`` (the locks
+covering the resource), ``D:supportedlock`` the same for every resource (all
+kinds take LOCK); the latter is returned by name, not in a plain allprop
+(``BY_NAME_ONLY``, docs/conformance.md).
 """
 import datetime
 import functools
 from email.utils import formatdate
 
 from .xmlutil import DAV, PNS, empty_element, text_element
+
+SUPPORTEDLOCK = (
+    "<D:supportedlock>"
+    "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope>"
+    "<D:locktype><D:write/></D:locktype></D:lockentry>"
+    "<D:lockentry><D:lockscope><D:shared/></D:lockscope>"
+    "<D:locktype><D:write/></D:locktype></D:lockentry>"
+    "</D:supportedlock>")
 
 
 # Dates are formatted once per second (a listing's members mostly share a few).
@@ -49,16 +61,23 @@ LIVE = {
         text_element(DAV, "getcontentlength", str(i.size)) if i.kind == "file" else None),
     (DAV, "getcontenttype"): lambda i: (
         text_element(DAV, "getcontenttype", i.content_type) if i.kind == "file" else None),
+    (DAV, "lockdiscovery"): lambda i: i.discovery or "<D:lockdiscovery/>",
+    (DAV, "supportedlock"): lambda i: SUPPORTEDLOCK,
 }
+# 238 bytes a response: a Depth 1 allprop listing of 1,000 files stays under
+# Windows' 1,000,000-byte limit (docs/conformance.md)
+BY_NAME_ONLY = frozenset({(DAV, "supportedlock")})
 
-PROTECTED = set(LIVE) | {(DAV, "lockdiscovery"), (DAV, "supportedlock"),
-                         (DAV, "acl")}  # set by the ACL method only (methods/acl.py)
+PROTECTED = set(LIVE) | {(DAV, "acl")}  # set by the ACL method only (methods/acl.py)
 
 
-def live_values(info):
-    """(key, serialised element) of every live property the resource has."""
+def live_values(info, allprop=False):
+    """(key, serialised element) of every live property the resource has
+    (for ``allprop``, those a plain allprop returns)."""
     out = []
     for key, read in LIVE.items():
+        if allprop and key in BY_NAME_ONLY:
+            continue
         value = read(info)
         if value is not None:
             out.append((key, value))

@@ -105,7 +105,7 @@ def _write(reply, request):
 
 
 def error_reply(error):
-    headers = {"Content-Type": b"application/json"}
+    headers = {"Content-Type": error.content_type}
     headers.update(error.headers)
     return Reply(error.status, error.body(), headers)
 

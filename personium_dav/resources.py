@@ -16,7 +16,9 @@ from .auth import endpoint
 from .auth.privileges import Target, acls_along, acls_of
 from .envelope import ALL_METHODS, state
 from .errors import DavError
-from .methods import acl, copymove, delete, get, mkcol, options, propfind, proppatch, put
+from .methods import (acl, copymove, delete, get, lock, locking, mkcol, options, propfind,
+                      proppatch, put)
+from .methods.common import in_thread
 from .names import is_valid_name
 from .provision import BOX_NAME, CELL_NAME
 from .reply import Reply, respond
@@ -182,7 +184,12 @@ class DavResource(Resource):
         "MOVE": (("unbind", "parent"),),
         "COPY": (("read", "self"),),
         "ACL": (("write-acl", "self"),),
+        # RFC 3744 §3.2: DAV:write-content covers LOCK (and UNLOCK)
+        "LOCK": (("write-content", "self"),),
+        "UNLOCK": (("write-content", "self"),),
     }
+    # methods that take no locks but still answer 412 to a false If header
+    conditional = ("GET", "HEAD", "PROPFIND", "ACL")
     checked = True  # False: no authentication at all (outside any box)
 
     def __init__(self, ctx):
@@ -229,6 +236,11 @@ class DavResource(Resource):
             for privilege, names in self.needs(method, request):
                 target = Target(ctx.cell, ctx.box, names, ctx.acls(names))
                 envelope.authorize(principal, privilege, target, ctx.cell_url)
+            if (method in self.conditional and request.getHeader(b"if") is not None
+                    and handler != self.fallback):
+                guard = locking.Guard(ctx, request)  # a malformed If: 400 now
+                d = in_thread(guard.check, getattr(ctx.loc, "info", None))
+                return d.addCallback(lambda _: handler(request))
             return handler(request)
 
         return run
@@ -238,7 +250,7 @@ class DavResource(Resource):
         info = getattr(getattr(self.ctx, "loc", None), "info", None)
         if info is not None:
             return info.kind
-        return {"PUT": "file", "MKCOL": "collection"}.get(method, "")
+        return {"PUT": "file", "MKCOL": "collection", "LOCK": "file"}.get(method, "")
 
     def render(self, request):
         method = request.method.decode("latin-1")
@@ -279,8 +291,15 @@ class Unknown(DavResource):
         raise self.error
 
 
-class Box(DavResource):
-    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL")
+class Lockable(DavResource):
+    """A resource that takes LOCK and UNLOCK (every kind that exists)."""
+
+    render_LOCK = lock.render_lock
+    render_UNLOCK = lock.render_unlock
+
+
+class Box(Lockable):
+    methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL", "LOCK", "UNLOCK")
     render_ACL = acl.render
     render_GET = get.render_collection
     render_PROPFIND = propfind.render
@@ -288,9 +307,9 @@ class Box(DavResource):
     render_MKCOL = mkcol.render_existing
 
 
-class Collection(DavResource):
+class Collection(Lockable):
     methods = ("OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY",
-               "ACL")
+               "ACL", "LOCK", "UNLOCK")
     render_ACL = acl.render
     render_GET = get.render_collection
     render_PROPFIND = propfind.render
@@ -301,8 +320,8 @@ class Collection(DavResource):
     render_MKCOL = mkcol.render_existing
 
 
-class ServiceCollection(DavResource):
-    methods = ("OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "ACL")
+class ServiceCollection(Lockable):
+    methods = ("OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "ACL", "LOCK", "UNLOCK")
     render_ACL = acl.render
     render_PROPFIND = propfind.render
     render_PROPPATCH = proppatch.render
@@ -311,8 +330,10 @@ class ServiceCollection(DavResource):
     render_MKCOL = mkcol.render_existing
 
 
-class SourceCollection(DavResource):
-    methods = ("OPTIONS", "PROPFIND", "ACL")
+class SourceCollection(Lockable):
+    """``__src``: a lock on it guards its membership (which sources exist)."""
+
+    methods = ("OPTIONS", "PROPFIND", "ACL", "LOCK", "UNLOCK")
     render_ACL = acl.render
     render_PROPFIND = propfind.render
 
@@ -320,9 +341,9 @@ class SourceCollection(DavResource):
         raise DavError("PR400-DV-0011")
 
 
-class File(DavResource):
+class File(Lockable):
     methods = ("OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY", "MOVE",
-               "ACL")
+               "ACL", "LOCK", "UNLOCK")
     render_ACL = acl.render
     render_GET = get.render_file
     render_PUT = put.render
@@ -335,17 +356,25 @@ class File(DavResource):
 
 
 class Null(DavResource):
-    """Nothing there yet, in an existing collection: PUT and MKCOL create."""
+    """Nothing there yet, in an existing collection: PUT and MKCOL create,
+    and so does LOCK (an empty file, RFC 4918 §7.3) but in ``__src``, whose
+    sources are made by PUT with their Content-Type (SPEC §5)."""
 
     @property
     def methods(self):
         if self.ctx.loc.parent_kind == "src":
             return ("OPTIONS", "PUT")
-        return ("OPTIONS", "PUT", "MKCOL")
+        return ("OPTIONS", "PUT", "MKCOL", "LOCK")
 
-    privileges = dict(DavResource.privileges, PUT=(("bind", "parent"),))
+    privileges = dict(DavResource.privileges, PUT=(("bind", "parent"),),
+                      LOCK=(("bind", "parent"),))
     render_PUT = put.render
     render_MKCOL = mkcol.render
+
+    def render_LOCK(self, request):
+        if "LOCK" not in self.methods:
+            raise DavError("PR405-MC-0001", headers={"Allow": self.allow()})
+        return lock.render_lock(self, request)
 
     def fallback(self, request):
         raise DavError("PR404-DV-0001", self.ctx.url(self.ctx.names, False))
@@ -359,7 +388,7 @@ class Orphan(Null):
     def render_PUT(self, request):
         raise DavError("PR409-DV-0001", self.ctx.parent_url())
 
-    render_MKCOL = render_PUT
+    render_MKCOL = render_LOCK = render_PUT
 
 
 class BadName(Null):
@@ -370,7 +399,7 @@ class BadName(Null):
     def render_PUT(self, request):
         raise DavError("PR403-DV-0004", self.ctx.names[-1])
 
-    render_MKCOL = render_PUT
+    render_MKCOL = render_LOCK = render_PUT
 
 
 class ServiceExecution(DavResource):

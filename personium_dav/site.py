@@ -7,18 +7,20 @@ from .envelope import Envelope, access_log_formatter
 from .eventlog import EventLog
 from .request import requestFactoryFor
 from .resources import DavRoot
+from .store.locks import LockTable
 from .store.tree import Tree
 
 
 class Server:
     """The state every request shares: the tree on disk, the settings, and
     the request envelope (accounts, tokens, the token checker, the privilege
-    policy, the event log)."""
+    policy, the event log), and the boxes' lock tables."""
 
     def __init__(self, data_root, config, checker=None, policy=None):
         self.config = config
         self.tree = Tree(data_root, durable=config.durable)
         self.tree.prepare()
+        self.locks = LockTable(self.tree.root, durable=config.durable)
         self.auth = Auth(self.tree.root, AuthSettings(
             lockout_attempts=config.lockout_attempts, lockout_seconds=config.lockout_seconds,
             access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl),

@@ -77,6 +77,9 @@ class Options(usage.Options):
          "Bytes of a cell's event log before it is rotated.", _positiveInt],
         ["event-log-files", None, _defaults.event_log_files,
          "Rotated event logs kept per cell.", _positiveInt],
+        ["max-lock-timeout", None, _defaults.max_lock_timeout,
+         "Most seconds a WebDAV lock is granted for (also when no Timeout is asked).",
+         _positiveInt],
         ["idle-timeout", None, 60.0,
          "Seconds before an idle connection is closed.", _positiveFloat],
     ]
@@ -137,6 +140,7 @@ class Options(usage.Options):
             refresh_ttl=self["refresh-ttl"],
             event_log_size=self["event-log-size"],
             event_log_files=self["event-log-files"],
+            max_lock_timeout=self["max-lock-timeout"],
         )
 
 

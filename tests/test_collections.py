@@ -16,17 +16,20 @@ OVERWRITE_COLLECTION = "Prohibited to overwrite collection resource."
 SERVICE_PROP = ('<p:service language="JavaScript" subject="engine">'
                 '<p:path name="hello" src="hello.js"/></p:service>')
 RECURSIVE = {"X-Personium-Recursive": "true"}
+LOCKINFO = (b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+            b"<D:locktype><D:write/></D:locktype></D:lockinfo>")
 
+LOCKS = {"LOCK", "UNLOCK"}  # class 2 (tests/test_locks.py)
 ALLOW = {  # ACL: SPEC §9 (tests/test_acl.py)
-    "box": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL"},
+    "box": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL"} | LOCKS,
     "collection": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY",
-                   "ACL"},
-    "service": {"OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "ACL"},
-    "src": {"OPTIONS", "PROPFIND", "ACL"},
+                   "ACL"} | LOCKS,
+    "service": {"OPTIONS", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "ACL"} | LOCKS,
+    "src": {"OPTIONS", "PROPFIND", "ACL"} | LOCKS,
     "file": {"OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY", "MOVE",
-             "ACL"},
-    "null": {"OPTIONS", "PUT", "MKCOL"},
-    "null in src": {"OPTIONS", "PUT"},
+             "ACL"} | LOCKS,
+    "null": {"OPTIONS", "PUT", "MKCOL", "LOCK"},  # LOCK makes an empty file (RFC 4918 §7.3)
+    "null in src": {"OPTIONS", "PUT"},  # sources are made by PUT, with their type
     "orphan": {"OPTIONS"},
 }
 
@@ -236,7 +239,8 @@ class MethodTableTests(Scene):
             answer = yield self.request("OPTIONS", path)
             self.assertEqual(answer.code, 200, kind)
             self.assertEqual(allowed(answer), ALLOW[kind], kind)
-            self.assertEqual(answer.header("dav"), "1", kind)
+            # class 2 exactly where LOCK is taken
+            self.assertEqual(answer.header("dav"), "1, 2" if "LOCK" in ALLOW[kind] else "1", kind)
 
     @defer.inlineCallbacks
     def test_report(self):
@@ -247,9 +251,12 @@ class MethodTableTests(Scene):
     @defer.inlineCallbacks
     def test_unknown_methods(self):
         for kind in ("box", "collection", "service", "src", "file"):
-            for method in ("FROB", "LOCK", "UNLOCK", "PATCH", "POST"):
+            for method in ("FROB", "PATCH", "POST"):
                 answer = yield self.request(method, self.PATHS[kind])
                 self.assertNotAllowed(answer, kind)
+        # no LOCK where sources are made (they need PUT's Content-Type)
+        answer = yield self.request("LOCK", self.PATHS["null in src"], LOCKINFO)
+        self.assertNotAllowed(answer, "null in src")
 
     @defer.inlineCallbacks
     def test_unknown_method_on_nothing(self):

@@ -271,10 +271,17 @@ class LargeFolder(DesktopTestCase):
         self.assertEqual(len(answer.xml().findall(".//{%s}Win32FileAttributes" % MS)), self.COUNT)
 
 
+LOCKINFO = (b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+            b"<D:locktype><D:write/></D:locktype>"
+            b"<D:owner><D:href>WORKGROUP\\user</D:href></D:owner></D:lockinfo>")
+
+
 class HonestOptions(DesktopTestCase):
-    """``DAV: 1`` everywhere, never 2: without locking, a client that
-    believes class 2 (Finder, Office, Windows) would LOCK before writing and
-    fail. No LOCK/UNLOCK in ``Allow``; LOCK is 405, not a fake lock."""
+    """``DAV: 1, 2`` exactly where LOCK is taken (Finder mounts a class 1
+    server read-only, Office opens its documents read-only): every existing
+    resource and every unmapped URL in a collection; ``DAV: 1`` where it is
+    not (an unmapped URL in ``__src``, whose sources are made by PUT). The
+    locks are real: the desktop's LOCK, PUT with the token, UNLOCK."""
 
     @defer.inlineCallbacks
     def test_options(self):
@@ -285,24 +292,42 @@ class HonestOptions(DesktopTestCase):
                 b"</D:prop></D:set></D:mkcol>")
         yield self.request("MKCOL", BOX + "svc", body, {"Content-Type": "application/xml"})
         for path in (BOX, BOX + "folder/", BOX + "folder", BOX + "folder/a.txt",
-                     BOX + "folder/new.txt", BOX + "svc/", BOX + "svc/__src/"):
+                     BOX + "folder/new.txt", BOX + "svc/", BOX + "svc/__src/",
+                     BOX + "svc/__src/new.js"):
             answer = yield self.request("OPTIONS", path)
             self.assertEqual(answer.code, 200, (path, answer.body))
-            self.assertEqual(answer.headers.getRawHeaders(b"dav"), [b"1"], path)
             allow = [m.strip() for m in answer.header("allow").split(",")]
-            self.assertNotIn("LOCK", allow, path)
-            self.assertNotIn("UNLOCK", allow, path)
             self.assertIn("OPTIONS", allow, path)
+            if path.endswith("new.js"):
+                self.assertEqual(answer.headers.getRawHeaders(b"dav"), [b"1"], path)
+                self.assertNotIn("LOCK", allow, path)
+            else:
+                self.assertEqual(answer.headers.getRawHeaders(b"dav"), [b"1, 2"], path)
+                self.assertIn("LOCK", allow, path)
+                self.assertEqual("UNLOCK" in allow, not path.endswith("new.txt"), path)
 
     @defer.inlineCallbacks
-    def test_lock_refused(self):
-        yield self.put(BOX + "a.txt")
-        body = (b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
-                b"<D:locktype><D:write/></D:locktype></D:lockinfo>")
-        answer = yield self.request("LOCK", BOX + "a.txt", body, {"Timeout": "Second-3600"})
-        self.assertError(answer, 405, "PR405-MC-0001")
-        self.assertNotIn("LOCK", answer.header("allow"))
-        self.assertIsNone(answer.header("lock-token"))
+    def test_office_save(self):
+        """Word's save of a new document: LOCK the unmapped URL (an empty
+        file, 201), PUT with the token, PROPPATCH, UNLOCK."""
+        path = BOX + "Report.docx"
+        answer = yield self.request("LOCK", path, LOCKINFO, dict(
+            WINDOWS_HEADERS, Timeout="Second-3600", Depth="0"))
+        self.assertEqual(answer.code, 201, answer.body)
+        token = answer.header("lock-token")
+        self.assertRegex(token, r"^<urn:uuid:[0-9a-f-]{36}>$")
+        self.assertIn(b"WORKGROUP\\user", answer.body)
+        answer = yield self.put(path, b"PK\x03\x04", {"If": "(%s)" % token})
+        self.assertEqual(answer.code, 204, answer.body)
+        other = yield self.put(path, b"someone else")
+        self.assertEqual(other.code, 423, other.body)
+        answer = yield self.request("PROPPATCH", path, WIN32_PROPPATCH,
+                                    dict(WINDOWS_HEADERS, If="(%s)" % token))
+        self.assertEqual(answer.code, 207, answer.body)
+        answer = yield self.request("UNLOCK", path, headers={"Lock-Token": token})
+        self.assertEqual(answer.code, 204, answer.body)
+        self.assertEqual((yield self.request("GET", path)).body, b"PK\x03\x04")
+        self.assertEqual((yield self.put(path, b"free again")).code, 204)
 
 
 class HeadProbes(DesktopTestCase):

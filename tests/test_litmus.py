@@ -1,10 +1,10 @@
 """litmus (the WebDAV conformance suite, Debian package ``litmus``) against the
 real ``twistd -n personium-dav --collection-semantics rfc4918``.
 
-Suites basic, copymove, props and http must pass whole, with no warning but
-the one SPEC makes unavoidable: litmus warns that the server "does not claim
-Class 2 compliance" because it answers ``DAV: 1`` (no locking, SPEC §4).
-docs/conformance.md has the table and every known difference from RFC 4918.
+All five suites, basic, copymove, props, locks and http (litmus's own order),
+must pass whole, with no warning at all: the server is DAV class 2 (SPEC §4,
+``DAV: 1, 2`` now that locking exists). docs/conformance.md has the table and
+every known difference from RFC 4918.
 
 Without ``litmus`` on PATH the test is skipped, unless the environment
 variable CI is set: then it fails, so a CI image that lost litmus is noticed.
@@ -24,12 +24,11 @@ from personium_dav.config import Config
 from tests.helpers import BOX, DavTestCase
 from tests.realserver import RealServer, provisionUser
 
-SUITES = ("basic", "copymove", "props", "http")
-LITMUS_TIMEOUT = 240  # seconds for the four suites; a normal run takes a few
+SUITES = ("basic", "copymove", "props", "locks", "http")
+LITMUS_TIMEOUT = 240  # seconds for the five suites; a normal run takes a few
 
-# The only warning allowed, and why: the server is DAV class 1 (SPEC §4,
-# "DAV: 1 (and 2 only if locking exists)"), so litmus's basic/options warns.
-ALLOWED_WARNINGS = {"server does not claim Class 2 compliance"}
+# No warning is allowed: a warning is a SHOULD of RFC 4918 the server misses.
+ALLOWED_WARNINGS = set()
 
 SUMMARY = re.compile(
     r"^<- summary for `([^']+)': of (\d+) tests run: (\d+) passed, (\d+) failed")
@@ -139,6 +138,7 @@ class LitmusTests(unittest.TestCase):
         unexpected = [w for w in warnings if w not in ALLOWED_WARNINGS]
         self.assertEqual(unexpected, [], explain())
         self.assertEqual(counted, len(warnings), explain())
+        self.assertEqual(counted, 0, explain())  # any warning fails
         self.assertEqual(run.returncode, 0, explain())
 
 

@@ -1,5 +1,8 @@
 """COPY and MOVE inside a box, with the service-collection and __src rules
-(SPEC §4) and the Overwrite header."""
+(SPEC §4), the Overwrite header and the locks (methods/locking.py): a MOVE
+leaves the source's locks behind (they are dropped), a COPY copies none, and
+an overwritten destination loses the locks rooted below it (those resources
+are deleted) but keeps one rooted at it (RFC 4918 §7.6)."""
 import os
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -9,6 +12,7 @@ from ..store.tree import SRC
 from ..names import is_valid_name
 from ..reply import Reply
 from .common import check_conditions, conditions, header, in_thread
+from .locking import Guard
 
 
 def _destination(ctx, request):
@@ -91,6 +95,8 @@ def _transfer(resource, request, move):
     depth = _depth(request, ("infinity",) if move else ("0", "infinity"))
     if_match, if_none_match = conditions(request)
     box_dir = tree.box_dir(ctx.cell, ctx.box)
+    guard = Guard(ctx, request)
+    removes = [(names, True)] + ([(ctx.names, False)] if move else [])
 
     def work():
         dst = tree.locate(box_dir, names)
@@ -99,13 +105,19 @@ def _transfer(resource, request, move):
                 and len(names) + _height(tree, src.path) > ctx.config.max_depth):
             raise DavError("PR400-DV-0008")
         dirs = (src.parent_dir, dst.parent_dir)
-        with tree.locked(*dirs):
+        with guard.hold(removes=removes), tree.locked(*dirs):
             src.info = tree.info(src.path, src.name)
             if src.info is None:
                 raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
             check_conditions(if_match, if_none_match, src.info)
             dst.info = tree.info(dst.path, dst.name)
             _check_target(ctx, src, dst, value, names, overwrite)
+            protected = [(names[:-1], False)]
+            if dst.info is not None:
+                protected.append((names, True))
+            if move:
+                protected += [(ctx.names[:-1], False), (ctx.names, True)]
+            guard.check(src.info, protected)
             created = dst.info is None
             grows = created and not (move and dst.parent_dir == src.parent_dir)
             if grows and tree.count_members(dst.parent_dir) >= ctx.config.max_members:
@@ -116,8 +128,11 @@ def _transfer(resource, request, move):
                 dst.info = None
             if move:
                 tree.relocate(src, dst)
+                guard.release(ctx.names)
             else:
                 tree.duplicate(src, dst, depth == "infinity")
+            if not created:
+                guard.release(names, strict=True)
         tree.purge(trash)
         info = tree.info(dst.path, dst.name)
         return Reply(201 if created else 204, headers={"ETag": info.etag.encode()})

@@ -1,7 +1,9 @@
-"""DELETE: a file, or a collection (whole only when asked, or under rfc4918)."""
+"""DELETE: a file, or a collection (whole only when asked, or under rfc4918),
+and the locks rooted at it or below it."""
 from ..errors import DavError
 from ..reply import Reply
 from .common import check_conditions, conditions, header, in_thread
+from .locking import Guard
 
 RECURSIVE = "X-Personium-Recursive"
 
@@ -20,16 +22,19 @@ def render(resource, request):
     loc, tree = ctx.loc, ctx.tree
     recursive = recursive_flag(request) or ctx.config.rfc4918
     if_match, if_none_match = conditions(request)
+    guard = Guard(ctx, request)
 
     def work():
-        with tree.locked(loc.parent_dir):
+        with guard.hold(removes=[(ctx.names, False)]), tree.locked(loc.parent_dir):
             loc.info = tree.info(loc.path, loc.name)
             if loc.info is None:
                 raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
             check_conditions(if_match, if_none_match, loc.info)
+            guard.check(loc.info, [(ctx.names[:-1], False), (ctx.names, True)])
             if loc.info.is_collection and not recursive and tree.has_members(loc.info):
                 raise DavError("PR403-DV-0003")
             trash = tree.discard(loc)
+            guard.release(ctx.names)
         tree.purge(trash)
         return Reply(204)
 

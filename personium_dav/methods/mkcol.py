@@ -4,6 +4,7 @@ from ..reply import Refusal, Reply, xml_reply
 from ..xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
 from . import proppatch
 from .common import header, in_thread, xml_body
+from .locking import Guard
 
 PLAIN = {(DAV, "collection")}
 SERVICE = {(DAV, "collection"), (PNS, "service")}
@@ -70,11 +71,13 @@ def render(resource, request):
         raise DavError("PR400-DV-0008")
     kind, elements = _requested(request, config)
     props = proppatch.frozen(elements, config)
+    guard = Guard(ctx, request)
 
     def work():
-        with tree.locked(loc.parent_dir):
+        with guard.hold(), tree.locked(loc.parent_dir):
             if tree.info(loc.path, loc.name) is not None:
                 raise DavError("PR405-DV-0001", headers={"Allow": resource.allow()})
+            guard.check(None, [(ctx.names[:-1], False)])
             if tree.count_members(loc.parent_dir) >= config.max_members:
                 raise DavError("PR400-DV-0007")
             tmp = tree.build_collection(kind, props, loc.name)

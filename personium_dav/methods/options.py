@@ -1,6 +1,8 @@
-"""OPTIONS: the methods a resource takes, and WebDAV class 1 (no locking)."""
+"""OPTIONS: the methods a resource takes, and its WebDAV class: 1, and 2
+where it takes LOCK."""
 from ..reply import Reply
 
 
 def render(resource, request):
-    return Reply(200, headers={"Allow": resource.allow(), "DAV": b"1", "MS-Author-Via": b"DAV"})
+    dav = b"1, 2" if "LOCK" in resource.methods else b"1"
+    return Reply(200, headers={"Allow": resource.allow(), "DAV": dav, "MS-Author-Via": b"DAV"})

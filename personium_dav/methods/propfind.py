@@ -4,17 +4,19 @@ Depth 1 takes one listing of the collection and its one sidecar; the
 multistatus is written in slices so a large listing never blocks the reactor.
 """
 import functools
+from dataclasses import replace
 
 from twisted.internet import task
 
 from ..auth.privileges import ANONYMOUS
 from ..errors import DavError
-from ..live import live_value, live_values
+from ..live import BY_NAME_ONLY, live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
 from . import acl
 from .common import header, in_thread, xml_body
+from .lock import discovery
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
@@ -66,7 +68,8 @@ def response(href, info, kind, keys):
         names += [empty_element(*k) for k in info.props]
         found, missing = "".join(names), ""
     elif kind == "allprop":
-        found = "".join(v for _, v in live_values(info))
+        found = "".join(v for _, v in live_values(info, allprop=True))
+        found += "".join(live_value(info, k) for k in keys if k in BY_NAME_ONLY)
         found += b"".join(info.props.values()).decode("utf-8")
         missing = "".join(empty_element(*k) for k in keys
                           if k not in info.props and live_value(info, k) is None)
@@ -112,21 +115,30 @@ def render(resource, request):
     # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
     view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS,
                       acl.asked(kind, keys))
-    own = response(ctx.href(ctx.names, info.is_collection), view(info), kind, keys)
     if level == 0 or not info.is_collection:
+        # the lock table is read like the sidecars resolve() read: through a
+        # cache revalidated on its stat, never waiting for its flock
+        locked = _locked(ctx, kind, keys)
+        own = response(ctx.href(ctx.names, info.is_collection),
+                       locked(view(info), ctx.names), kind, keys)
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
-    def listing(members):
+    def gather():
+        return ctx.tree.members(info.path), _locked(ctx, kind, keys)
+
+    def listing(found):
+        members, locked = found
         from ..resources import quote_segment  # (resources imports this module)
 
         base = ctx.href(ctx.names, True)  # each member's href is base + its name
+        own = response(ctx.href(ctx.names, True), locked(view(info), ctx.names), kind, keys)
 
         def chunks():
             yield MULTISTATUS_OPEN + own
             for i in range(0, len(members), SLICE):
                 yield b"".join(
                     response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                             view(m, False), kind, keys)
+                             locked(view(m, False), ctx.names + [m.name]), kind, keys)
                     for m in members[i:i + SLICE])
             yield MULTISTATUS_CLOSE
 
@@ -135,7 +147,29 @@ def render(resource, request):
         return Reply(207, headers={"Content-Type": XML_TYPE},
                      stream=lambda req: _stream(req, chunks()))
 
-    return in_thread(ctx.tree.members, info.path).addCallback(listing)
+    return in_thread(gather).addCallback(listing)
+
+
+LOCKDISCOVERY = (DAV, "lockdiscovery")
+
+
+def _locked(ctx, kind, keys):
+    """``locked(info, names)`` -> the Info with its ``D:lockdiscovery`` when
+    the request shows it and a lock covers it."""
+    if kind == "propname" or (kind == "prop" and LOCKDISCOVERY not in keys):
+        return lambda info, names: info
+    table = ctx.server.locks
+    locks = [lk for lk in table.read(ctx.cell, ctx.box)
+             if lk.covers(ctx.names) or lk.below(ctx.names)]
+    if not locks:
+        return lambda info, names: info
+    now = table.clock()
+
+    def locked(info, names):
+        value = discovery(ctx, locks, names, now)
+        return info if value is None else replace(info, discovery=value)
+
+    return locked
 
 
 def _stream(request, chunks):

@@ -9,6 +9,7 @@ from ..store.tree import now_ms
 from ..xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
                        escape, freeze, parse, split)
 from .common import check_conditions, conditions, in_thread, xml_body
+from .locking import Guard
 
 SERVICE = (PNS, "service")
 STATUS = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden",
@@ -103,12 +104,14 @@ def render(resource, request):
     else:
         directory, member = loc.parent_dir, loc.name
     if_match, if_none_match = conditions(request)
+    guard = Guard(ctx, request)
 
     def change(txn):
         current = tree.info(loc.path, loc.name)
         if current is None:
             raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
         check_conditions(if_match, if_none_match, current)
+        guard.check(current, [(ctx.names, False)])
         for op, key, value in staged:
             if op == "set":
                 txn.set(member, key, value)
@@ -117,14 +120,15 @@ def render(resource, request):
         txn.touch(member, now_ms())
 
     def work():
-        if if_match is None and if_none_match is None:
-            # concurrent PROPPATCHes of one collection share one commit
-            group.commit(tree, directory, member, change)
-        else:  # conditions are checked against the disk: a commit of its own
-            with tree.locked(directory):
-                txn = tree.props(directory).begin()
-                change(txn)
-                txn.commit()
+        with guard.hold():  # the box's locks cannot change until the commit
+            if if_match is None and if_none_match is None:
+                # concurrent PROPPATCHes of one collection share one commit
+                group.commit(tree, directory, member, change)
+            else:  # conditions are checked against the disk: a commit of its own
+                with tree.locked(directory):
+                    txn = tree.props(directory).begin()
+                    change(txn)
+                    txn.commit()
         return tree.info(loc.path, loc.name)
 
     def answer(new):

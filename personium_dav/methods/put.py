@@ -1,5 +1,6 @@
 """PUT: the body goes to a temporary file, then is renamed over the target
-under the collection's lock, after the conditions are checked there."""
+under the collection's lock, after the conditions (If-Match, If-None-Match,
+If and the locks: methods/locking.py) are checked there."""
 import mimetypes
 import os
 
@@ -7,6 +8,7 @@ from ..errors import DavError
 from ..reply import Reply
 from ..request import take_body
 from .common import check_conditions, conditions, header, in_thread
+from .locking import Guard
 
 
 def render(resource, request):
@@ -21,6 +23,7 @@ def render(resource, request):
     if length and length.strip().isdigit() and int(length) > config.max_file_size:
         raise DavError("PR413-DV-0001")
     if_match, if_none_match = conditions(request)
+    guard = Guard(ctx, request)
     streamed = take_body(request, tree)  # already on disk (request.DavRequest)
 
     def work():
@@ -29,11 +32,14 @@ def render(resource, request):
         else:
             tmp = tree.receive(request.content)
         try:
-            with tree.locked(loc.parent_dir):
+            with guard.hold(), tree.locked(loc.parent_dir):
                 current = tree.info(loc.path, loc.name)
                 if current is not None and current.kind != "file":
                     raise DavError("PR405-MC-0001", headers={"Allow": resource.allow()})
                 check_conditions(if_match, if_none_match, current)
+                # a new file changes its collection's members; a file over
+                # one, that file
+                guard.check(current, [(ctx.names if current else ctx.names[:-1], False)])
                 if current is None and tree.count_members(loc.parent_dir) >= config.max_members:
                     raise DavError("PR400-DV-0007")
                 # the directory is fsynced below, outside the lock, so that

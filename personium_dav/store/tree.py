@@ -40,6 +40,7 @@ class Info:
     version: int = 1
     content_type: str = ""
     props: dict = field(default_factory=dict)
+    discovery: str = None  # its D:lockdiscovery when locked (set by PROPFIND)
 
     @property
     def is_collection(self):
