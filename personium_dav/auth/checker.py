@@ -5,6 +5,10 @@ Order (SPEC §9): an ``Authorization`` header wins; without one, the
 without any, the request is anonymous. Every failure is a 401 carrying
 both challenges (added by the envelope).
 """
+import base64
+import binascii
+import time
+
 from twisted.internet import defer, threads
 from zope.interface import implementer
 
@@ -22,9 +26,6 @@ def credentials(request):
     """What the request presents: ("bearer", token), ("basic", user,
     password), ("cookie", value, peer), or None; 401 PR401-AU-0003 for an
     unknown or malformed scheme."""
-    import base64
-    import binascii
-
     value = request.getHeader(b"authorization")
     if value is not None:
         value = value.decode("latin-1")
@@ -64,9 +65,28 @@ def _cookie(request, name):
 class CredentialChecker:
     """Checks tokens with a ``TokenService`` and passwords with an ``AccountStore``."""
 
+    KNOWN = 1024  # bearer tokens whose Principal is remembered (cleared when full)
+
     def __init__(self, tokens, accounts):
         self.tokens = tokens
         self.accounts = accounts
+        self._known = {}  # bearer token -> (exp, Principal)
+
+    def _bearer(self, token):
+        """The Principal of a bearer token. A token seen before is not decoded
+        again: its Principal is remembered with its ``exp``, and only the
+        expiry and (for an account) the account's existence are re-checked;
+        anything else takes the full path, which raises the right error."""
+        hit = self._known.get(token)
+        if hit is not None and hit[0] > time.time() and (
+                hit[1].owner or self.accounts.get(hit[1].cell, hit[1].subject) is not None):
+            return hit[1]
+        claims = self.tokens.verify(token)
+        principal = self._principal(claims, "bearer")
+        if len(self._known) >= self.KNOWN:
+            self._known.clear()
+        self._known[token] = (int(claims["exp"]), principal)
+        return principal
 
     def _principal(self, claims, via):
         if claims.get("owner"):
@@ -85,7 +105,7 @@ class CredentialChecker:
             return self._basic(cell, found[1], found[2])
         try:
             if kind == "bearer":
-                return self._principal(self.tokens.verify(found[1]), "bearer")
+                return self._bearer(found[1])
             return self._principal(self.tokens.verify_cookie(found[1], found[2]), "cookie")
         except TokenExpired:
             raise DavError("PR401-AU-0009" if kind == "cookie" else "PR401-AU-0002")

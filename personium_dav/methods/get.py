@@ -1,5 +1,6 @@
 """GET and HEAD: files with ETag, conditions and one byte range; a small
 HTML index for collections."""
+import os
 import re
 from html import escape
 
@@ -63,9 +64,11 @@ def render_file(resource, request):
     if request.method == b"HEAD":
         return Reply(status, headers=headers)
     if length <= SMALL:
-        with open(info.path, "rb") as f:
-            f.seek(start)
-            return Reply(status, f.read(length), headers)
+        fd = os.open(info.path, os.O_RDONLY | os.O_CLOEXEC)  # no buffer, no seek: 3 syscalls
+        try:
+            return Reply(status, os.pread(fd, length, start), headers)
+        finally:
+            os.close(fd)
     return Reply(status, headers=headers, stream=lambda req: _stream(req, info.path, status, start, length))
 
 

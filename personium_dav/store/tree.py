@@ -99,10 +99,12 @@ class Tree:
                         _remove(de.path)
 
     def box_dir(self, cell, box):
-        return os.path.join(self.root, cell, box)
+        # cell and box names are checked (provision.CELL_NAME, BOX_NAME): one
+        # segment each, so a plain join is the same as os.path.join
+        return self.root + os.sep + cell + os.sep + box
 
     def cell_exists(self, cell):
-        return _is_real_dir(os.path.join(self.root, cell))
+        return _is_real_dir(self.root + os.sep + cell)
 
     def box_exists(self, cell, box):
         return _is_real_dir(self.box_dir(cell, box))
