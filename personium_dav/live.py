@@ -6,6 +6,7 @@ Every DAV: property the server computes is protected: a PROPPATCH of one is
 import datetime
 import functools
 from email.utils import formatdate
+from xml.sax.saxutils import escape
 
 from .xmlutil import DAV, PNS, empty_element, text_element
 
@@ -53,6 +54,18 @@ LIVE = {
 
 PROTECTED = set(LIVE) | {(DAV, "lockdiscovery"), (DAV, "supportedlock"),
                          (DAV, "acl")}  # set by the ACL method only (methods/acl.py)
+
+
+def all_live(info):
+    """Every live property the resource has, serialised, by plain formatting:
+    the same text as joining ``live_values`` (allprop's common case)."""
+    out = ("<D:creationdate>%s</D:creationdate><D:getlastmodified>%s</D:getlastmodified>"
+           "<D:getetag>%s</D:getetag>" % (_iso(info.created), _http_date(info.modified),
+                                         info.etag))  # an ETag is digits, '-' and '"'
+    if info.kind != "file":
+        return out + _resourcetype(info)
+    return out + ("<D:resourcetype/><D:getcontentlength>%d</D:getcontentlength>"
+                  "<D:getcontenttype>%s</D:getcontenttype>" % (info.size, escape(info.content_type)))
 
 
 def live_values(info):

@@ -1,15 +1,19 @@
 """PROPFIND Depth 0 and 1: allprop (with include), propname, prop.
 
-Depth 1 takes one listing of the collection and its one sidecar; the
-multistatus is written in slices so a large listing never blocks the reactor.
+Depth 1 takes one listing of the collection and its one sidecar. A
+member's D:response is rendered once and kept with its Info
+(``Info.rendered``), and a whole listing's with the Listing, which
+store/listing.py hands back unchanged while the members are; the listing and
+the rendering run in a thread, and the multistatus is written in slices so a
+large listing never blocks the reactor.
 """
 import functools
 
 from twisted.internet import task
 
-from ..auth.privileges import ANONYMOUS
+from ..auth.privileges import ACL_KEY, ANONYMOUS
 from ..errors import DavError
-from ..live import live_value, live_values
+from ..live import all_live, live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
@@ -19,6 +23,7 @@ from .common import header, in_thread, xml_body
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
 SLICE = 256  # responses written per turn of the reactor
+ALLPROP_TAIL = ("</D:prop>%s</D:response>" % OK).encode()
 
 
 def depth(request, rfc4918=False, collection=True):
@@ -61,6 +66,10 @@ def request_kind(root):
 
 def response(href, info, kind, keys):
     """One D:response for a resource."""
+    if kind == "allprop" and not keys:  # the common case, by plain formatting
+        head = "<D:response><D:href>%s</D:href><D:propstat><D:prop>%s" % (
+            escape(href), all_live(info))
+        return b"".join((head.encode("utf-8"), *info.props.values(), ALLPROP_TAIL))
     if kind == "propname":
         names = [empty_element(*k) for k, _ in live_values(info)]
         names += [empty_element(*k) for k in info.props]
@@ -110,32 +119,49 @@ def render(resource, request):
     body = xml_body(request, ctx.config)
     kind, keys = _request_kind(body)
     # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
-    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS,
-                      acl.asked(kind, keys))
+    shown = acl.asked(kind, keys)
+    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS, shown)
     own = response(ctx.href(ctx.names, info.is_collection), view(info), kind, keys)
     if level == 0 or not info.is_collection:
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
-    def listing(members):
-        from ..resources import quote_segment  # (resources imports this module)
+    from ..resources import quote_segment  # (resources imports this module)
 
-        base = ctx.href(ctx.names, True)  # each member's href is base + its name
+    base = ctx.href(ctx.names, True)  # each member's href is base + its name
+    memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
 
-        def chunks():
-            yield MULTISTATUS_OPEN + own
-            for i in range(0, len(members), SLICE):
-                yield b"".join(
-                    response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                             view(m, False), kind, keys)
-                    for m in members[i:i + SLICE])
-            yield MULTISTATUS_CLOSE
+    def listing():
+        """The members' responses, in slices (blocking: a thread)."""
+        members = ctx.tree.members(info.path)
+        done = members.rendered
+        if done is not None and done[0] == memo:
+            return done[1]  # no member changed since
+        out, reusable = [], True
+        for m in members:
+            done = m.rendered
+            if done is not None and done[0] == memo:
+                out.append(done[1])
+                continue
+            done = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
+                            view(m, False), kind, keys)
+            if shown and ACL_KEY in m.props:
+                reusable = False  # its D:acl depends on the caller
+            else:
+                m.rendered = (memo, done)
+            out.append(done)
+        slices = [b"".join(out[i:i + SLICE]) for i in range(0, len(out), SLICE)]
+        if reusable:
+            members.rendered = (memo, slices)
+        return slices
 
-        if len(members) <= SLICE:
-            return xml_reply(207, b"".join(chunks()))
+    def reply(slices):
+        if len(slices) <= 1:
+            return xml_reply(207, b"".join((MULTISTATUS_OPEN, own, *slices, MULTISTATUS_CLOSE)))
+        chunks = [MULTISTATUS_OPEN + own, *slices, MULTISTATUS_CLOSE]
         return Reply(207, headers={"Content-Type": XML_TYPE},
-                     stream=lambda req: _stream(req, chunks()))
+                     stream=lambda req: _stream(req, iter(chunks)))
 
-    return in_thread(ctx.tree.members, info.path).addCallback(listing)
+    return in_thread(listing).addCallback(reply)
 
 
 def _stream(request, chunks):
