@@ -184,6 +184,9 @@ def main():
             else:
                 servers.append(run.start_mine(a, work, name, relaxed=(name == "mine")))
         fxs = {s.name: fixtures(s, a.members) for s in servers}
+        # a member written in the last two seconds is read in full by every
+        # listing (layout.SETTLE_NS): measure the steady state, as in use
+        time.sleep(2.5)
         if a.profile:
             return profile(servers[0], a.profile, fxs[servers[0].name], a.requests)
         names = [s for s in a.scenarios.split(",") if s]

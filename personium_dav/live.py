@@ -10,6 +10,7 @@ kinds take LOCK); the latter is returned by name, not in a plain allprop
 import datetime
 import functools
 from email.utils import formatdate
+from xml.sax.saxutils import escape
 
 from .xmlutil import DAV, PNS, empty_element, text_element
 
@@ -69,6 +70,19 @@ LIVE = {
 BY_NAME_ONLY = frozenset({(DAV, "supportedlock")})
 
 PROTECTED = set(LIVE) | {(DAV, "acl")}  # set by the ACL method only (methods/acl.py)
+
+
+def all_live(info):
+    """Every live property the resource has, serialised, by plain formatting:
+    the same text as joining ``live_values`` (allprop's common case)."""
+    out = ("<D:creationdate>%s</D:creationdate><D:getlastmodified>%s</D:getlastmodified>"
+           "<D:getetag>%s</D:getetag>" % (_iso(info.created), http_date(info.modified),
+                                         info.etag))  # an ETag is digits, '-' and '"'
+    if info.kind != "file":
+        return out + _resourcetype(info) + (info.discovery or "<D:lockdiscovery/>")
+    return out + ("<D:resourcetype/><D:getcontentlength>%d</D:getcontentlength>"
+                  "<D:getcontenttype>%s</D:getcontenttype>%s" % (
+                      info.size, escape(info.content_type), info.discovery or "<D:lockdiscovery/>"))
 
 
 def live_values(info, allprop=False):

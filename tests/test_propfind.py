@@ -6,6 +6,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
 from twisted.internet import defer
+from twisted.trial.unittest import SynchronousTestCase
 
 from personium_dav.methods import propfind as propfind_method
 from personium_dav.methods.propfind import SLICE
@@ -525,3 +526,27 @@ class PropfindTests(DavMixin, DavTestCase):
             self.assertNotIn(self.data.encode(), answer.body)
             self.assertNotIn(b"Traceback", answer.body)
         self.assertEqual(len(self.flushLoggedErrors(props.CorruptSidecar)), 3)
+
+
+class PlainFormattingTests(SynchronousTestCase):
+    """allprop's plain formatting says exactly what the generic writer says."""
+
+    def test_all_live_is_the_join_of_live_values(self):
+        from personium_dav.live import all_live, live_values
+        from personium_dav.store.tree import Info
+
+        infos = [Info(kind=k, name="n", path="/p", created=1795476700123,
+                      modified=1795476750999, version=3) for k in
+                 ("box", "collection", "service", "src")]
+        infos.append(Info(kind="file", name="f", path="/p", size=12, created=1, modified=2,
+                          content_type='text/x-a&b<c>; q="1"'))
+        for info in infos:
+            self.assertEqual(all_live(info), "".join(v for _, v in live_values(info, allprop=True)))
+            head = "<D:response><D:href>/a&amp;b</D:href><D:propstat><D:prop>"
+            props_ = {("urn:t", "a"): b'<x:a xmlns:x="urn:t">\xc3\xbc</x:a>'}
+            info.props = props_
+            self.assertEqual(
+                propfind_method.response("/a&b", info, "allprop", []),
+                (head + all_live(info) + props_[("urn:t", "a")].decode("utf-8") +
+                 "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+                 ).encode("utf-8"))

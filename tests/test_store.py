@@ -304,6 +304,34 @@ class SidecarStoreTests(StoreConformanceMixin, SynchronousTestCase):
         self.assertEqual(SidecarPropertyStore(store.directory).read()[""].props,
                          {A: value('<x:a xmlns:x="urn:t">ONE</x:a>')})
 
+    def test_cache_key_holds_ctime(self):
+        """Bytes rewritten in place with size and mtime kept: the ctime tells."""
+        self.patch(layout, "SETTLE_NS", 0)
+        store = self.make_store()
+        self.commit(store, "", A, V1)
+        self.assertEqual(store.read()[""].props, {A: V1})
+        self.assertTrue(props._cache[store.path][3])  # settled: the stat key is trusted
+        st = os.stat(store.path)
+        data = open(store.path, "rb").read()
+        with open(store.path, "r+b") as f:
+            f.write(data.replace(b">one<", b">two<"))
+        os.utime(store.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.assertEqual(os.stat(store.path).st_size, st.st_size)
+        self.assertEqual(store.read()[""].props, {A: V2})
+
+    def test_unsettled_stat_key_not_trusted(self):
+        """A stat key younger than SETTLE_NS can repeat after a replacement
+        (reused inode, coarse ctime): such a hit is checked against the bytes."""
+        store = self.make_store()
+        self.commit(store, "", A, V1)
+        key, state, data, settled = props._cache[store.path]
+        self.assertFalse(settled)  # just written
+        stale = {"": Entry(props={A: V2})}
+        props._cache[store.path] = (key, stale, b"older bytes", False)
+        self.assertEqual(store.read()[""].props, {A: V1})
+        props._cache[store.path] = (key, stale, b"older bytes", True)
+        self.assertIs(store.read(), stale)  # a settled key is trusted
+
     def test_cache_shared_by_store_objects(self):
         store = self.make_store()
         other = SidecarPropertyStore(store.directory)

@@ -1,16 +1,20 @@
 """PROPFIND Depth 0 and 1: allprop (with include), propname, prop.
 
-Depth 1 takes one listing of the collection and its one sidecar; the
-multistatus is written in slices so a large listing never blocks the reactor.
+Depth 1 takes one listing of the collection and its one sidecar. A
+member's D:response is rendered once and kept with its Info
+(``Info.rendered``), and a whole listing's with the Listing, which
+store/listing.py hands back unchanged while the members are; the listing and
+the rendering run in a thread, and the multistatus is written in slices so a
+large listing never blocks the reactor.
 """
 import functools
 from dataclasses import replace
 
 from twisted.internet import task
 
-from ..auth.privileges import ANONYMOUS
+from ..auth.privileges import ACL_KEY, ANONYMOUS
 from ..errors import DavError
-from ..live import BY_NAME_ONLY, live_value, live_values
+from ..live import BY_NAME_ONLY, all_live, live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
@@ -21,6 +25,7 @@ from .lock import discovery
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
 SLICE = 256  # responses written per turn of the reactor
+ALLPROP_TAIL = ("</D:prop>%s</D:response>" % OK).encode()
 
 
 def depth(request, rfc4918=False, collection=True):
@@ -63,6 +68,10 @@ def request_kind(root):
 
 def response(href, info, kind, keys):
     """One D:response for a resource."""
+    if kind == "allprop" and not keys:  # the common case, by plain formatting
+        head = "<D:response><D:href>%s</D:href><D:propstat><D:prop>%s" % (
+            escape(href), all_live(info))
+        return b"".join((head.encode("utf-8"), *info.props.values(), ALLPROP_TAIL))
     if kind == "propname":
         names = [empty_element(*k) for k, _ in live_values(info)]
         names += [empty_element(*k) for k in info.props]
@@ -113,56 +122,85 @@ def render(resource, request):
     body = xml_body(request, ctx.config)
     kind, keys = _request_kind(body)
     # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
-    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS,
-                      acl.asked(kind, keys))
+    shown = acl.asked(kind, keys)
+    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS, shown)
     if level == 0 or not info.is_collection:
         # the lock table is read like the sidecars resolve() read: through a
         # cache revalidated on its stat, never waiting for its flock
-        locked = _locked(ctx, kind, keys)
         own = response(ctx.href(ctx.names, info.is_collection),
-                       locked(view(info), ctx.names), kind, keys)
+                       _locked(ctx, kind, keys)(view(info), ctx.names), kind, keys)
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
-    def gather():
-        return ctx.tree.members(info.path), _locked(ctx, kind, keys)
+    from ..resources import quote_segment  # (resources imports this module)
 
-    def listing(found):
-        members, locked = found
-        from ..resources import quote_segment  # (resources imports this module)
+    base = ctx.href(ctx.names, True)  # each member's href is base + its name
+    memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
 
-        base = ctx.href(ctx.names, True)  # each member's href is base + its name
-        own = response(ctx.href(ctx.names, True), locked(view(info), ctx.names), kind, keys)
+    def listing():
+        """The collection's own response and its members' in slices
+        (blocking: a thread)."""
+        members = ctx.tree.members(info.path)
+        locked = _locked(ctx, kind, keys)
+        own = response(base, locked(view(info), ctx.names), kind, keys)
+        if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
+            return own, _slices([
+                response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
+                         locked(view(m, False), ctx.names + [m.name]), kind, keys)
+                for m in members])
+        done = members.rendered
+        if done is not None and done[0] == memo:
+            return own, done[1]  # no member changed since
+        out, reusable = [], True
+        for m in members:
+            done = m.rendered
+            if done is not None and done[0] == memo:
+                out.append(done[1])
+                continue
+            done = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
+                            view(m, False), kind, keys)
+            if shown and ACL_KEY in m.props:
+                reusable = False  # its D:acl depends on the caller
+            else:
+                m.rendered = (memo, done)
+            out.append(done)
+        slices = _slices(out)
+        if reusable:
+            members.rendered = (memo, slices)
+        return own, slices
 
-        def chunks():
-            yield MULTISTATUS_OPEN + own
-            for i in range(0, len(members), SLICE):
-                yield b"".join(
-                    response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                             locked(view(m, False), ctx.names + [m.name]), kind, keys)
-                    for m in members[i:i + SLICE])
-            yield MULTISTATUS_CLOSE
-
-        if len(members) <= SLICE:
-            return xml_reply(207, b"".join(chunks()))
+    def reply(found):
+        own, slices = found
+        if len(slices) <= 1:
+            return xml_reply(207, b"".join((MULTISTATUS_OPEN, own, *slices, MULTISTATUS_CLOSE)))
+        chunks = [MULTISTATUS_OPEN + own, *slices, MULTISTATUS_CLOSE]
         return Reply(207, headers={"Content-Type": XML_TYPE},
-                     stream=lambda req: _stream(req, chunks()))
+                     stream=lambda req: _stream(req, iter(chunks)))
 
-    return in_thread(gather).addCallback(listing)
+    return in_thread(listing).addCallback(reply)
+
+
+def _slices(responses):
+    return [b"".join(responses[i:i + SLICE]) for i in range(0, len(responses), SLICE)]
 
 
 LOCKDISCOVERY = (DAV, "lockdiscovery")
 
 
+def _unlocked(info, names):
+    return info
+
+
 def _locked(ctx, kind, keys):
     """``locked(info, names)`` -> the Info with its ``D:lockdiscovery`` when
-    the request shows it and a lock covers it."""
+    the request shows it and a lock covers it; ``_unlocked`` when no lock
+    touches the request's resource or what is below it."""
     if kind == "propname" or (kind == "prop" and LOCKDISCOVERY not in keys):
-        return lambda info, names: info
+        return _unlocked
     table = ctx.server.locks
     locks = [lk for lk in table.read(ctx.cell, ctx.box)
              if lk.covers(ctx.names) or lk.below(ctx.names)]
     if not locks:
-        return lambda info, names: info
+        return _unlocked
     now = table.clock()
 
     def locked(info, names):

@@ -25,6 +25,16 @@ TRASH = ":trash"
 HASHED = ":h"
 XATTR = "user.pdav"
 MAX_DISK_NAME = 240  # bytes; most filesystems stop at 255
+# A stat is trusted as a cache key only once its ctime is this much older than
+# the clock: a fresh inode gets a coarse timestamp (a kernel tick, up to a
+# second on some filesystems) and inode numbers are reused at once, so a file
+# replaced within that tick can repeat (inode, ctime, size) exactly.
+SETTLE_NS = 2 * 10**9
+
+
+def settled(st, now_ns):
+    """Can ``st`` serve as a cache key? (see SETTLE_NS)"""
+    return st.st_ctime_ns < now_ns - SETTLE_NS
 
 
 def disk_name(name):

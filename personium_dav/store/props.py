@@ -8,6 +8,7 @@ ones it changes, so readers on other threads always see a whole state.
 """
 import os
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from xml.sax.saxutils import quoteattr
 
@@ -101,7 +102,7 @@ class MemoryPropertyStore:
         self._state = state
 
 
-_cache = {}  # sidecar path -> (stat key, state); shared by every store object
+_cache = {}  # sidecar path -> (stat key, state, bytes, settled); shared by every store object
 
 
 @implementer(IPropertyStore)
@@ -111,7 +112,8 @@ class SidecarPropertyStore:
     A commit writes a temporary file beside it, fsyncs it (when durable),
     renames it over the sidecar and fsyncs the directory: a crash leaves the
     old file or the new one. Reads are cached and revalidated on the file's
-    (inode, mtime_ns, size).
+    (inode, mtime_ns, ctime_ns, size) once that key has settled, and on its
+    bytes before.
     """
 
     def __init__(self, directory, durable=True):
@@ -133,7 +135,7 @@ class SidecarPropertyStore:
             return {}
         hit = _cache.get(self.path)
         state = hit[1] if hit is not None and hit[2] == data else decode(data)
-        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state, data)
+        _remember(self.path, st, state, data)
         return state
 
     def begin(self):
@@ -161,13 +163,22 @@ class SidecarPropertyStore:
             raise
         if self.durable:
             layout.fsync_dir(self.directory)
-        st = os.stat(self.path)
-        _cache[self.path] = ((st.st_ino, st.st_mtime_ns, st.st_size), state, data)
+        _remember(self.path, os.stat(self.path), state, data)
+
+
+def _key(st):
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
+def _remember(path, st, state, data):
+    """Cache a state; its stat key is trusted by ``read`` only once settled
+    (until then ``read`` compares the bytes: layout.SETTLE_NS)."""
+    _cache[path] = (_key(st), state, data, layout.settled(st, time.time_ns()))
 
 
 def read_state(directory):
     """The state of a collection's sidecar, from the cache while the file's
-    (inode, mtime_ns, size) is unchanged: what every request reads, once per
+    settled stat key is unchanged: what every request reads, once per
     collection on its path, so it is one ``stat`` when nothing changed."""
     path = directory + _SIDECAR_SUFFIX
     try:
@@ -175,7 +186,7 @@ def read_state(directory):
     except FileNotFoundError:
         return {}
     hit = _cache.get(path)
-    if hit is not None and hit[0] == (st.st_ino, st.st_mtime_ns, st.st_size):
+    if hit is not None and hit[3] and hit[0] == _key(st):
         return hit[1]
     return SidecarPropertyStore(directory)._load()
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
-from . import layout
+from . import layout, listing
 from .props import Entry, SidecarPropertyStore, read_state
 
 SRC = "__src"
@@ -41,6 +41,11 @@ class Info:
     content_type: str = ""
     props: dict = field(default_factory=dict)
     discovery: str = None  # its D:lockdiscovery when locked (set by PROPFIND)
+    # what a PROPFIND rendered of it: (what it depends on, bytes). An Info is
+    # never changed once made, and a listing hands back the same object while
+    # the member is unchanged (store/listing.py), so this stays true with it;
+    # ``replace`` (a changed copy) starts without it.
+    rendered: tuple = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_collection(self):
@@ -202,22 +207,9 @@ class Tree:
             props=entry.props)
 
     def members(self, directory):
-        """Info of every member of a collection, from one listing."""
-        state = self.props(directory).read()
-        out = []
-        with os.scandir(directory) as it:
-            for de in it:
-                name = layout.real_name(directory, de.name)
-                if name is None:
-                    continue
-                try:
-                    info = self.info(de.path, name, de.stat(follow_symlinks=False), state)
-                except FileNotFoundError:
-                    continue
-                if info is not None:
-                    out.append(info)
-        out.sort(key=lambda i: i.name)
-        return out
+        """Info of every member of a collection, sorted by name (a
+        ``listing.Listing``), from one listing and the collection's sidecar."""
+        return listing.members(directory, self.props(directory).read(), self.info)
 
     def count_members(self, directory):
         with os.scandir(directory) as it:

@@ -1,0 +1,144 @@
+"""The members of a collection from one listing, remembered per process.
+
+A PROPFIND Depth 1 lists a collection again and again. For a member
+unchanged since the last listing, ``members`` costs the ``lstat`` that the
+listing needs anyway and a comparison: no ``getxattr``, no subcollection
+sidecar, no new ``Info``. It hands back the very ``Info`` object of the last
+listing, and when no member changed the very same ``Listing``, so what a
+caller derives from them (``Info.rendered``, ``Listing.rendered``) stays
+valid with them.
+
+A member's record is trusted while all of these hold:
+
+* its ``lstat`` is the same: inode, ctime_ns, size. Every change the server
+  makes to a file (new bytes, its ``user.pdav``) puts a new inode there or
+  bumps its ctime, as does any other change of its bytes, size, mode, mtime
+  or attributes, by anyone (no call sets a ctime); a subcollection's own
+  state is its sidecar, replaced by a rename inside the directory, which
+  bumps the directory's ctime, as does setting its ``user.pdav``;
+* for a file, its entry in the collection's sidecar is the same ``Entry``
+  object (entries are never mutated; a commit, or a re-read of a changed
+  sidecar, makes new ones);
+* the stat had settled when it was remembered (``layout.settled``): until a
+  stat is older than any timestamp tick, a replacement reusing the inode
+  number can repeat it exactly, so a member younger than that is read in full.
+
+Memory is bounded: at most ``CAPACITY`` members over all directories, the
+least recently listed directories dropped first; a larger collection is not
+remembered at all.
+"""
+import collections
+import os
+import stat
+import threading
+import time
+
+from . import layout
+
+CAPACITY = 20_000  # members remembered, over all directories (~1.3 KiB each)
+_OWN = object()  # the "entry" of a subcollection or a non-member: not in the sidecar
+_Dir = collections.namedtuple("_Dir", "state names records listing")
+_dirs = collections.OrderedDict()  # directory -> _Dir, least recently listed first
+_size = 0
+_lock = threading.Lock()
+
+
+class Listing(list):
+    """The members' Info, sorted by name; never changed once handed out."""
+
+    __slots__ = ("rendered",)  # as Info.rendered, for the whole listing
+
+    def __init__(self, infos):
+        super().__init__(infos)
+        self.rendered = None
+
+
+def members(directory, state, info):
+    """The Listing of a collection. ``state`` is its sidecar state;
+    ``info(path, name, st, state)`` reads one member in full."""
+    known = _dirs.get(directory)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # names relative to the open directory: no path walk per member
+        names = os.listdir(fd)
+        if known is not None and known.names == names:
+            old = known.records  # the same names in the same order: compare in step
+        else:
+            by_name = dict(zip(known.names, known.records)) if known is not None else {}
+            old = [by_name.get(disk) for disk in names]
+        changed = known is None or old is not known.records
+        same = known is not None and state is known.state  # then every entry is too
+        records, unkept = [], []
+        now = time.time_ns()
+        for disk, record in zip(names, old):
+            if disk[0] == ":" and not disk.startswith(layout.HASHED):
+                records.append(None)  # bookkeeping
+                continue
+            try:
+                st = os.stat(disk, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                records.append(None)
+                changed = True
+                continue
+            key = (st.st_ino, st.st_ctime_ns, st.st_size)
+            if record is not None and record[0] == key and (
+                    same or record[1] is _OWN or record[1] is state.get(record[2].name)):
+                records.append(record)
+                continue
+            changed = True
+            record = _read(directory, disk, st, key, state, info)
+            if layout.settled(st, now):
+                records.append(record)
+            else:
+                records.append(None)
+                if record[2] is not None:
+                    unkept.append(record[2])
+    finally:
+        os.close(fd)
+    if changed:
+        listing = Listing(sorted([r[2] for r in records if r is not None and r[2] is not None]
+                                 + unkept, key=_name))
+    else:
+        listing = known.listing
+    _remember(directory, _Dir(state, names, records, listing))
+    return listing
+
+
+def _read(directory, disk, st, key, state, info):
+    """(key, entry, Info) of one entry read in full; Info None when it is no
+    member (a symlink, a special file, a hashed name without its real name)."""
+    name = layout.real_name(directory, disk)
+    found = None
+    if name is not None:
+        try:
+            found = info(os.path.join(directory, disk), name, st, state)
+        except FileNotFoundError:
+            pass
+    if found is None or stat.S_ISDIR(st.st_mode):
+        return key, _OWN, found
+    return key, state.get(name), found
+
+
+def _name(info):
+    return info.name
+
+
+def _remember(directory, entry):
+    global _size
+    with _lock:
+        old = _dirs.pop(directory, None)
+        if old is not None:
+            _size -= len(old.names)
+        if len(entry.names) > CAPACITY:
+            return
+        _dirs[directory] = entry
+        _size += len(entry.names)
+        while _size > CAPACITY:
+            _size -= len(_dirs.popitem(last=False)[1].names)
+
+
+def clear():
+    """Forget every directory (tests, and an embedder that wants memory back)."""
+    global _size
+    with _lock:
+        _dirs.clear()
+        _size = 0
