@@ -38,11 +38,13 @@ SCENARIOS = ("get", "propfind_d0", "propfind_d1", "proppatch", "put_overwrite", 
              "options")
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process and all its threads, in seconds."""
+def cpu_seconds(pid, part=None):
+    """utime + stime of a process and all its threads, in seconds (or just
+    one of them: part 0 user, 1 system)."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    times = int(fields[11]), int(fields[12])
+    return (times[part] if part is not None else sum(times)) / TICK
 
 
 class Raw:

@@ -6,17 +6,17 @@ One line per request, in ``DATA/{cell}/:log/events.log``:
 
 that is ``time, level, "requestKey", "external", "schema", "subject",
 "type", "object", "info"``; ``info`` is the response status. Files are
-rotated by size with ``twisted.python.logfile.LogFile`` (``events.log.1``,
-``.2``, ...). A line never holds a credential: the subject is an account
-URL, the object a resource path, and every field is quoted with CR, LF and
-other control characters replaced.
+rotated by size (``events.log.1``, ``.2``, ...; ``logfiles.AppendLog``). A
+line never holds a credential: the subject is an account URL, the object a
+resource path, and every field is quoted with CR, LF and other control
+characters replaced.
 """
 import datetime
 import functools
 import os
 import re
 
-from twisted.python.logfile import LogFile
+from .logfiles import AppendLog
 
 DIRECTORY = ":log"
 NAME = "events.log"
@@ -103,15 +103,14 @@ class EventLog:
                 return None
             directory = os.path.join(self.root, cell, DIRECTORY)
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            log = LogFile(NAME, directory, rotateLength=self.rotate_length,
-                          defaultMode=0o600, maxRotatedFiles=self.max_rotated)
+            log = AppendLog(os.path.join(directory, NAME), self.rotate_length, self.max_rotated)
             self._files[cell] = log
         return log
 
     def write(self, cell, line):
         log = self._file(cell) if cell else None
         if log is not None:
-            log.write(line + "\n")  # LogFile's file is unbuffered: one write(2)
+            log.write(line + "\n")  # one write(2), O_APPEND: safe with --workers
 
     def close(self):
         for log in self._files.values():

@@ -80,6 +80,9 @@ class Options(usage.Options):
         ["max-lock-timeout", None, _defaults.max_lock_timeout,
          "Most seconds a WebDAV lock is granted for (also when no Timeout is asked).",
          _positiveInt],
+        ["access-log", None, "",
+         "File of the access log (default DATA/:log/access.log, rotated like the "
+         "event log); '-' sends it to twistd's log."],
         ["idle-timeout", None, 60.0,
          "Seconds before an idle connection is closed.", _positiveFloat],
     ]
@@ -232,12 +235,17 @@ class PersoniumService(service.MultiService):
               file=sys.__stdout__, flush=True)
 
 
+ACCESS_LOG = os.path.join(":log", "access.log")  # in the data root, out of every URL's reach
+
+
 def makeService(options):
     """One strports listener per --listen, all serving one Site."""
     from personium_dav.site import makeSite
 
     dataRoot = os.path.abspath(options["data"])
-    site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"])
+    access = options["access-log"] or os.path.join(dataRoot, ACCESS_LOG)
+    site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"],
+                    access_log=None if access == "-" else os.path.abspath(access))
     top = PersoniumService(dataRoot, options["listen"])
     from personium_dav import workers
 

@@ -1,0 +1,81 @@
+"""Append-only log files shared by several server processes (``--workers``).
+
+A line is one ``write(2)`` on a file opened with ``O_APPEND``, so lines from
+several processes never overwrite each other (twisted's ``LogFile`` seeks to
+the end once and keeps its own offset). Rotation by size keeps the names of
+``LogFile`` (``NAME.1`` the newest rotated file ... ``NAME.N``): the
+process that finds the file over the limit renames it under an ``flock`` of
+the file, after checking that nobody rotated it first; the others notice the
+new file within a second and reopen it.
+"""
+import fcntl
+import os
+import time
+
+RECHECK = 1.0  # seconds between checks that the path still names our file
+
+
+class AppendLog:
+    def __init__(self, path, rotate_length=10 * 1024 * 1024, max_rotated=10, mode=0o600):
+        self.path = path
+        self.rotate_length = rotate_length
+        self.max_rotated = max_rotated
+        self.mode = mode
+        self._fd = None
+        self._open()
+
+    def _open(self):
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = fd
+        st = os.fstat(fd)
+        self._inode, self.size = st.st_ino, st.st_size
+        self._next_check = time.monotonic() + RECHECK
+
+    def write(self, text):
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        now = time.monotonic()
+        if self.size >= self.rotate_length or now >= self._next_check:
+            self._check(now)
+        os.write(self._fd, data)
+        self.size += len(data)
+
+    def flush(self):
+        pass  # every line is written at once
+
+    def _check(self, now):
+        """Reopen when another process rotated; rotate when over the limit."""
+        self._next_check = now + RECHECK
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return self._open()
+        if st.st_ino != self._inode:
+            return self._open()
+        self.size = st.st_size
+        if self.size < self.rotate_length:
+            return None
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            st = os.stat(self.path)  # again, under the lock: rotated meanwhile?
+            if st.st_ino == self._inode and st.st_size >= self.rotate_length:
+                self._rotate()
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return self._open()
+
+    def _rotate(self):
+        oldest = "%s.%d" % (self.path, self.max_rotated)
+        if os.path.exists(oldest):
+            os.remove(oldest)
+        for i in range(self.max_rotated - 1, 0, -1):
+            name = "%s.%d" % (self.path, i)
+            if os.path.exists(name):
+                os.rename(name, "%s.%d" % (self.path, i + 1))
+        os.rename(self.path, self.path + ".1")
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
