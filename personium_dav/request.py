@@ -22,9 +22,11 @@ from ``Content-Length`` and after the fact (``methods.common.read_body``).
 """
 import errno
 import os
+import time
 from io import BytesIO
 
 from twisted.logger import Logger
+from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 
 from .config import Config
@@ -59,13 +61,24 @@ class DavRequest(Request):
         super().__init__(*args, **kwargs)
         # the whole header block must arrive within the idle timeout: a
         # client trickling one header byte at a time (which resets the idle
-        # timer each time) cannot hold a connection for ever
+        # timer each time) cannot hold a connection for ever. A DavChannel
+        # checks the deadline as bytes arrive (no timer per request); any
+        # other channel gets a timer.
         self._headerTimer = None
-        limit = getattr(self.channel, "timeOut", None)
-        if limit and hasattr(self.channel, "callLater"):
-            self._headerTimer = self.channel.callLater(limit, self._headersTooSlow)
+        channel = self.channel
+        limit = getattr(channel, "timeOut", None)
+        if not limit:
+            return
+        if isinstance(channel, DavChannel):
+            channel.headerDeadline = time.monotonic() + limit
+            channel.slowRequest = self
+        elif hasattr(channel, "callLater"):
+            self._headerTimer = channel.callLater(limit, self._headersTooSlow)
 
     def _stopHeaderTimer(self):
+        channel = self.channel
+        if isinstance(channel, DavChannel) and channel.slowRequest is self:
+            channel.headerDeadline = channel.slowRequest = None
         timer, self._headerTimer = self._headerTimer, None
         if timer is not None and timer.active():
             timer.cancel()
@@ -178,6 +191,24 @@ class DavRequest(Request):
         except OSError:
             log.failure("cannot remove {path}", path=path)
         return None
+
+
+class DavChannel(HTTPChannel):
+    """The Site's HTTP channel: it checks the header-block deadline of the
+    request being read (``DavRequest``) whenever bytes arrive, so a client
+    trickling its headers is cut off by its next byte after the deadline
+    (and a silent one by the idle timeout) without a timer per request."""
+
+    headerDeadline = None
+    slowRequest = None
+
+    def dataReceived(self, data):
+        deadline = self.headerDeadline
+        if deadline is not None and time.monotonic() > deadline:
+            self.headerDeadline, request = None, self.slowRequest
+            self.slowRequest = None
+            return request._headersTooSlow()
+        return HTTPChannel.dataReceived(self, data)
 
 
 def take_body(request, tree):

@@ -8,7 +8,7 @@ from .config import Config
 from .envelope import Envelope, access_log_formatter
 from .eventlog import EventLog
 from .logfiles import AppendLog
-from .request import requestFactoryFor
+from .request import DavChannel, requestFactoryFor
 from .resources import DavRoot
 from .store.locks import LockTable
 from .store.tree import Tree
@@ -44,10 +44,15 @@ def makeResource(data_root, config=None, checker=None, policy=None):
 
 
 class DavSite(Site):
-    """A Site whose access log, when it has a path, is an ``AppendLog``:
-    one ``write(2)`` a line, rotated by size, shared safely by ``--workers``.
-    (twisted.web's own path for a Site without one goes through the logging
-    system, which costs more than answering a small GET.)"""
+    """A Site whose channels are ``DavChannel`` and whose access log, when
+    it has a path, is an ``AppendLog``: one ``write(2)`` a line, rotated by
+    size, shared safely by ``--workers``. (twisted.web's own path for a Site
+    without one goes through the logging system, which costs more than
+    answering a small GET.)"""
+
+    # a plain HTTP/1.1 channel (twisted's default wraps it to negotiate
+    # HTTP/2 over TLS, which needs the h2 package this server does not use)
+    protocol = DavChannel
 
     def __init__(self, resource, access_log=None, rotate_length=10 * 1024 * 1024,
                  max_rotated=10, **kwargs):

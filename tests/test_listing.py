@@ -556,3 +556,61 @@ class CapacityTests(SynchronousTestCase):
         second = self.tree.members(a)
         self.assertEqual([i.name for i in second], ["m0", "m2"])
         self.assertIs(second[0], first[0])  # unchanged members: the same Info
+
+
+class FileInfoCacheTests(ListingCacheTests.__bases__[0]):
+    """The per-file Info that GET, HEAD and Depth 0 reuse (store/tree.py
+    ``_files``): never stale after a change by anyone."""
+
+    setUp = ListingCacheTests.setUp
+    disk = ListingCacheTests.disk
+    ok = ListingCacheTests.ok
+    put = ListingCacheTests.put
+    proppatch = ListingCacheTests.proppatch
+    fresh = ListingCacheTests.fresh
+
+    @defer.inlineCallbacks
+    def etag(self, path):
+        answer = yield self.ok("GET", path)
+        return answer.header("etag")
+
+    @defer.inlineCallbacks
+    def test_reused_while_unchanged(self):
+        yield self.put(BOX + "a.txt", b"one")
+        first = yield self.etag(BOX + "a.txt")
+        calls = []
+        real = layout.read_meta
+        self.patch(layout, "read_meta", lambda *a: calls.append(a) or real(*a))
+        again = yield self.etag(BOX + "a.txt")
+        self.assertEqual(again, first)
+        self.assertEqual(calls, [])
+
+    @defer.inlineCallbacks
+    def test_changes_by_this_server(self):
+        yield self.put(BOX + "a.txt", b"one")
+        first = yield self.etag(BOX + "a.txt")
+        put = yield self.put(BOX + "a.txt", b"two")
+        self.assertEqual((yield self.etag(BOX + "a.txt")), put.header("etag"))
+        self.assertNotEqual(put.header("etag"), first)
+        patched = yield self.proppatch(BOX + "a.txt", note("n").decode())
+        self.assertEqual((yield self.etag(BOX + "a.txt")), patched.header("etag"))
+        self.assertEqual((yield self.fresh(BOX + "a.txt"))["{urn:t}note"].text, "n")
+
+    @defer.inlineCallbacks
+    def test_changes_by_another_process(self):
+        yield self.put(BOX + "a.txt", b"one")
+        yield self.etag(BOX + "a.txt")
+        yield tick()
+        tmp = self.disk("tmp-by-hand")
+        with open(tmp, "wb") as f:
+            f.write(b"two")  # same size
+        layout.write_meta(tmp, {"v": 7, "c": 1000, "m": 2000, "t": "text/x-theirs"})
+        os.replace(tmp, self.disk("a.txt"))
+        self.assertEqual((yield self.etag(BOX + "a.txt")), '"7-2000"')
+        yield tick()
+        layout.write_meta(self.disk("a.txt"), {"v": 8, "c": 1000, "m": 2000, "t": "text/x"})
+        self.assertEqual((yield self.etag(BOX + "a.txt")), '"8-2000"')
+        yield tick()
+        in_child(_child_set, self.box, "a.txt", "them")
+        self.assertEqual((yield self.fresh(BOX + "a.txt"))["{urn:t}note"].text, "them")
+        self.assertNotEqual((yield self.etag(BOX + "a.txt")), '"8-2000"')

@@ -21,6 +21,15 @@ from .props import Entry, SidecarPropertyStore, read_state
 SRC = "__src"
 _NO_PROPS = {}  # never changed: the props of a resource without an entry
 _COLLECTION = Entry(kind="collection")
+_NO_ENTRY = Entry()
+
+# path -> (stat key, sidecar entry, Info) of a file read in full: while its
+# lstat (inode, ctime_ns, size) and its entry (the same object: entries are
+# never changed) are the same, so is its Info, and a request need not read
+# its user.pdav again. Trusted only for a settled stat, as store/listing.py
+# explains; cleared whole when full.
+_files = {}
+FILES_KEPT = 4096
 
 
 def now_ms():
@@ -193,18 +202,28 @@ class Tree:
                 kind=entry.kind or "collection", name=name, path=path,
                 created=entry.created or mtime, modified=entry.modified or mtime,
                 version=max(entry.version, 1), props=entry.props)
-        meta = layout.read_meta(path)
         if parent_state is None:
-            parent_state = self.props(os.path.dirname(path)).read()
-        entry = parent_state.get(name) or Entry()
+            parent_state = read_state(os.path.dirname(path))
+        found = parent_state.get(name)
+        key = (st.st_ino, st.st_ctime_ns, st.st_size)
+        hit = _files.get(path)
+        if hit is not None and hit[0] == key and hit[1] is found and hit[2].name == name:
+            return hit[2]
+        meta = layout.read_meta(path)
+        entry = found or _NO_ENTRY
         mtime = int(st.st_mtime * 1000)
-        return Info(
+        info = Info(
             kind="file", name=name, path=path, size=st.st_size,
             created=meta.get("c", mtime),
             modified=max(meta.get("m", mtime), entry.modified),
             version=meta.get("v", 1) + entry.version,
             content_type=meta.get("t", "application/octet-stream"),
             props=entry.props)
+        if layout.settled(st, time.time_ns()):
+            if len(_files) >= FILES_KEPT:
+                _files.clear()
+            _files[path] = (key, found, info)
+        return info
 
     def members(self, directory):
         """Info of every member of a collection, sorted by name (a
