@@ -94,10 +94,17 @@ def record(request):
 
 # -- 1. the request key -----------------------------------------------------------
 
+_random = bytearray()  # random bytes drawn 4 KiB at a time: one getrandom(2) per 215 keys
+os.register_at_fork(after_in_child=_random.clear)  # a child never repeats its parent's keys
+
+
 def new_key():
     """4 base64url characters, ``_``, a random (version 4) UUID as 22
-    base64url characters; one ``urandom`` call for both."""
-    raw = bytearray(os.urandom(19))
+    base64url characters."""
+    if len(_random) < 19:
+        _random.extend(os.urandom(4085))
+    raw = _random[-19:]
+    del _random[-19:]
     raw[9] = raw[9] & 0x0F | 0x40  # the UUID's version (byte 6 of its 16)
     raw[11] = raw[11] & 0x3F | 0x80  # and its variant (byte 8)
     return (base64.urlsafe_b64encode(raw[:3]) + b"_"

@@ -128,6 +128,10 @@ class Held:
         return gone
 
 
+def _key(st):
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
 class LockTable:
     """The lock tables of every box under a data root. ``clock`` (seconds
     since the epoch) decides expiry; tests replace it."""
@@ -136,7 +140,7 @@ class LockTable:
         self.root = os.path.abspath(root)
         self.durable = durable
         self.clock = clock
-        self._cache = {}  # table path -> (stat key, bytes, locks)
+        self._cache = {}  # table path -> (stat key, bytes, locks, settled)
 
     def _dir(self, cell, box):
         return os.path.join(self.root, cell, box)
@@ -154,7 +158,7 @@ class LockTable:
         except FileNotFoundError:
             return []
         hit = self._cache.get(path)
-        if hit is not None and hit[0] == (st.st_ino, st.st_mtime_ns, st.st_size):
+        if hit is not None and hit[3] and hit[0] == _key(st):
             return self._live(hit[2])
         return self._live(self._load(path))
 
@@ -168,8 +172,13 @@ class LockTable:
             return ()
         hit = self._cache.get(path)
         locks = hit[2] if hit is not None and hit[1] == data else decode(data)
-        self._cache[path] = ((st.st_ino, st.st_mtime_ns, st.st_size), data, locks)
+        self._remember(path, st, data, locks)
         return locks
+
+    def _remember(self, path, st, data, locks):
+        """Cache a table; its stat key is trusted by ``read`` once settled
+        (until then ``read`` compares the bytes, as for sidecars)."""
+        self._cache[path] = (_key(st), data, locks, layout.settled(st, time.time_ns()))
 
     @contextlib.contextmanager
     def hold(self, cell, box, exclusive=False):
@@ -215,5 +224,4 @@ class LockTable:
             raise
         if self.durable:
             layout.fsync_dir(directory)
-        st = os.stat(path)
-        self._cache[path] = ((st.st_ino, st.st_mtime_ns, st.st_size), data, decode(data))
+        self._remember(path, os.stat(path), data, decode(data))
