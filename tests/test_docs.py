@@ -33,8 +33,15 @@ RUN_BY = {
     ("embedding.md",
      'curl -X MKCOL -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8090/dav/cell1/box1/col'):
         "tests.test_docs.Embedding",
-    ("conformance.md", "curl -X MKCOL http://127.0.0.1:8099/cell1/box1/litmus/"):
-        "tests.test_litmus (the same MKCOL, then litmus, on the real plugin)",
+    ("conformance.md",
+     "curl -X ACL -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/xml' "
+     "--data '<D:acl xmlns:D=\"DAV:\" xml:base=\"http://127.0.0.1:8099/cell1/__role/__/\">"
+     "<D:ace><D:principal><D:href>editor</D:href></D:principal><D:grant><D:privilege><D:all/>"
+     "</D:privilege></D:grant></D:ace></D:acl>' http://127.0.0.1:8099/cell1/box1/"):
+        "tests.test_litmus (the recipe's lines, then litmus, on the real plugin)",
+    ("conformance.md",
+     "curl -X MKCOL -u davuser:dav-Secret-1 http://127.0.0.1:8099/cell1/box1/litmus/"):
+        "tests.test_litmus (the recipe's lines, then litmus, on the real plugin)",
 }
 
 

@@ -9,12 +9,11 @@ every known difference from RFC 4918.
 Without ``litmus`` on PATH the test is skipped, unless the environment
 variable CI is set: then it fails, so a CI image that lost litmus is noticed.
 """
-import base64
-import http.client
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 
 from twisted.internet import defer
@@ -22,7 +21,7 @@ from twisted.trial import unittest
 
 from personium_dav.config import Config
 from tests.helpers import BOX, DavTestCase
-from tests.realserver import RealServer, provisionUser
+from tests.realserver import RealServer, cliEnv, freePort
 
 SUITES = ("basic", "copymove", "props", "locks", "http")
 LITMUS_TIMEOUT = 240  # seconds for the five suites; a normal run takes a few
@@ -54,14 +53,46 @@ def parse(output):
     return summaries, warnings, counted
 
 
-def mkcol(port, path, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("MKCOL", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+RECIPE_DATA, RECIPE_PORT = "/tmp/lit-data", "8099"
+
+
+def recipe():
+    """docs/conformance.md's "Reproduce" block, sorted: the command-line
+    set-up lines, the owner-token line, the server line, the curl lines and
+    (suites, URL, user, password) of the litmus line."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "docs", "conformance.md")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    block = text.split("### Reproduce\n", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    lines = [line.split("#")[0].strip() if line.startswith("cd ") else line.strip()
+             for line in block.replace("\\\n", " ").splitlines()]
+    steps = {"setup": [], "curl": []}
+    for line in lines:
+        if line.startswith(("python -m personium_dav", "echo ")):
+            steps["setup"].append(line)
+        elif line.startswith("TOKEN="):
+            steps["token"] = line
+        elif line.startswith("twistd "):
+            steps["server"] = line
+        elif line.startswith("curl "):
+            steps["curl"].append(line)
+        elif line.startswith("TESTS="):
+            m = re.match(r'TESTS="([^"]+)" litmus (\S+) (\S+) (\S+)$', line)
+            steps["litmus"] = m.groups()
+    return steps
+
+
+def run_shell(script):
+    """Run a recipe line with bash, ``python`` being this interpreter and
+    the checkout importable; its standard output."""
+    env = cliEnv()
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise AssertionError("%s\n%s%s" % (script, done.stdout, done.stderr))
+    return done.stdout
 
 
 class ParseTests(unittest.TestCase):
@@ -94,16 +125,29 @@ class LitmusTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_litmus(self):
+        """docs/conformance.md's recipe, line by line: the account, the ACL,
+        the collection (SPEC §9: Basic authentication, as such clients do),
+        then litmus with those credentials."""
+        steps = recipe()
         data = os.path.abspath(self.mktemp())
-        # SPEC §9: Basic authentication with an account made by the command line
-        user, password = provisionUser(data)
+        port = freePort()
+
+        def ours(line):
+            return line.replace(RECIPE_DATA, data).replace(RECIPE_PORT, str(port))
+
+        for line in steps["setup"]:
+            run_shell(ours(line))
+        self.assertIn("--collection-semantics rfc4918", steps["server"])
         server = yield RealServer(
-            self, data, "--collection-semantics", "rfc4918").start()
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        status, body = mkcol(server.port, "/cell1/box1/litmus/",
-                             {"Authorization": "Basic " + basic})
-        self.assertEqual(status, 201, body)
-        url = server.url + "/cell1/box1/litmus/"
+            self, data, "--collection-semantics", "rfc4918", port=port).start()
+        for line, expected in zip(steps["curl"], (200, 201)):
+            status = run_shell(ours(steps["token"]) + "\n" + ours(line)
+                               + " -s -o /dev/null -w '%{http_code}'")
+            self.assertEqual(status, str(expected), line)
+        suites, url, user, password = steps["litmus"]
+        self.assertEqual(suites, " ".join(SUITES))
+        url = ours(url)
+        self.assertEqual(url, server.url + "/cell1/box1/litmus/")
 
         cwd = tempfile.mkdtemp(prefix="litmus-")  # litmus writes debug.log here
         self.addCleanup(shutil.rmtree, cwd, True)
