@@ -11,6 +11,7 @@ passwords in a row the account is locked for ``lockout_seconds``, and while
 locked even the right password fails. Every change is a read-modify-write
 under ``DATA/{cell}/:accounts.lock`` (see ``files``).
 """
+import functools
 import hashlib
 import hmac
 import os
@@ -28,7 +29,14 @@ LOCK = ":accounts.lock"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")  # accounts and roles
 
 _HASHER = PasswordHasher()
-_DUMMY = _HASHER.hash("personium-dav: no such account")
+
+
+@functools.lru_cache(maxsize=None)
+def _dummy(hasher):
+    """A hash to verify against for an unknown account (so that it takes the
+    time a real check takes); made when first needed, not at import: one
+    argon2 hash holds its memory cost (64 MiB) while it runs."""
+    return hasher.hash("personium-dav: no such account")
 
 
 class AuthFailure(Exception):
@@ -182,7 +190,7 @@ class AccountStore:
         request; a wrong one always pays it."""
         account = self.get(cell, name) if NAME.match(name or "") else None
         if account is None:
-            _safe_verify(self.hasher, _DUMMY, password)  # same time as a real check
+            _safe_verify(self.hasher, _dummy(self.hasher), password)  # same time as a real check
             raise AuthFailure("unknown")
         if account.get("locked_until", 0) > self.clock():
             raise AuthFailure("locked")
