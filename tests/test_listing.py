@@ -614,3 +614,16 @@ class FileInfoCacheTests(ListingCacheTests.__bases__[0]):
         in_child(_child_set, self.box, "a.txt", "them")
         self.assertEqual((yield self.fresh(BOX + "a.txt"))["{urn:t}note"].text, "them")
         self.assertNotEqual((yield self.etag(BOX + "a.txt")), '"8-2000"')
+
+    @defer.inlineCallbacks
+    def test_depth0_answer_reused_until_a_change(self):
+        yield self.ok("MKCOL", BOX + "c")
+        yield self.fresh(BOX + "c/")
+        calls = []
+        real = propfind_method.response
+        self.patch(propfind_method, "response", lambda *a: calls.append(a) or real(*a))
+        yield self.fresh(BOX + "c/")
+        self.assertEqual(calls, [])
+        yield self.proppatch(BOX + "c/", note("changed").decode())
+        self.assertEqual((yield self.fresh(BOX + "c/"))["{urn:t}note"].text, "changed")
+        self.assertEqual(len(calls), 1)

@@ -127,8 +127,16 @@ def render(resource, request):
     if level == 0 or not info.is_collection:
         # the lock table is read like the sidecars resolve() read: through a
         # cache revalidated on its stat, never waiting for its flock
-        own = response(ctx.href(ctx.names, info.is_collection),
-                       _locked(ctx, kind, keys)(view(info), ctx.names), kind, keys)
+        shown_info = _locked(ctx, kind, keys)(view(info), ctx.names)
+        href = ctx.href(ctx.names, info.is_collection)
+        memo = (kind, None if keys is None else tuple(keys), href)
+        done = info.rendered
+        if shown_info is info and done is not None and done[0] == memo:
+            own = done[1]  # the resource has not changed since (store/tree.py _infos)
+        else:
+            own = response(href, shown_info, kind, keys)
+            if shown_info is info and not (shown and ACL_KEY in info.props):
+                info.rendered = (memo, own)
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
     from ..resources import quote_segment  # (resources imports this module)

@@ -23,13 +23,14 @@ _NO_PROPS = {}  # never changed: the props of a resource without an entry
 _COLLECTION = Entry(kind="collection")
 _NO_ENTRY = Entry()
 
-# path -> (stat key, sidecar entry, Info) of a file read in full: while its
-# lstat (inode, ctime_ns, size) and its entry (the same object: entries are
-# never changed) are the same, so is its Info, and a request need not read
-# its user.pdav again. Trusted only for a settled stat, as store/listing.py
-# explains; cleared whole when full.
-_files = {}
-FILES_KEPT = 4096
+# path -> (stat key, sidecar entry, Info) of a resource read in full: while
+# its lstat key and its entry (the same object: entries are never changed)
+# are the same, so is its Info, and a request need not read its user.pdav
+# again. A file's key is (inode, ctime_ns, size), a collection's (inode,
+# mtime_ns) beside its own entry. Trusted only for a settled stat, as
+# store/listing.py explains; cleared whole when full.
+_infos = {}
+INFOS_KEPT = 4096
 
 
 def now_ms():
@@ -196,33 +197,40 @@ class Tree:
         if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
             return None
         if stat.S_ISDIR(st.st_mode):
-            entry = self.collection_entry(path)
-            mtime = int(st.st_mtime * 1000)
-            return Info(
-                kind=entry.kind or "collection", name=name, path=path,
-                created=entry.created or mtime, modified=entry.modified or mtime,
-                version=max(entry.version, 1), props=entry.props)
-        if parent_state is None:
-            parent_state = read_state(os.path.dirname(path))
-        found = parent_state.get(name)
-        key = (st.st_ino, st.st_ctime_ns, st.st_size)
-        hit = _files.get(path)
+            found = read_state(path).get("")
+            key = (st.st_ino, st.st_mtime_ns)  # (the mtime: for a sidecar without times)
+        else:
+            if parent_state is None:
+                parent_state = read_state(os.path.dirname(path))
+            found = parent_state.get(name)
+            key = (st.st_ino, st.st_ctime_ns, st.st_size)
+        hit = _infos.get(path)
         if hit is not None and hit[0] == key and hit[1] is found and hit[2].name == name:
             return hit[2]
+        if stat.S_ISDIR(st.st_mode):
+            entry = found or _COLLECTION
+            mtime = int(st.st_mtime * 1000)
+            return self._keep(path, key, found, st, Info(
+                kind=entry.kind or "collection", name=name, path=path,
+                created=entry.created or mtime, modified=entry.modified or mtime,
+                version=max(entry.version, 1), props=entry.props))
         meta = layout.read_meta(path)
         entry = found or _NO_ENTRY
         mtime = int(st.st_mtime * 1000)
-        info = Info(
+        return self._keep(path, key, found, st, Info(
             kind="file", name=name, path=path, size=st.st_size,
             created=meta.get("c", mtime),
             modified=max(meta.get("m", mtime), entry.modified),
             version=meta.get("v", 1) + entry.version,
             content_type=meta.get("t", "application/octet-stream"),
-            props=entry.props)
+            props=entry.props))
+
+    @staticmethod
+    def _keep(path, key, entry, st, info):
         if layout.settled(st, time.time_ns()):
-            if len(_files) >= FILES_KEPT:
-                _files.clear()
-            _files[path] = (key, found, info)
+            if len(_infos) >= INFOS_KEPT:
+                _infos.clear()
+            _infos[path] = (key, entry, info)
         return info
 
     def members(self, directory):
