@@ -49,7 +49,7 @@ class State:
     """The envelope's record of one request."""
 
     __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
-                 "started", "envelope", "recorded", "_cell_url", "url_of_cell")
+                 "envelope", "recorded", "url_of_cell")
 
     def __init__(self, key, envelope=None):
         self.key = key
@@ -60,21 +60,13 @@ class State:
         self.box = None
         self.names = []
         self.kind = None  # the resource kind, for the event type
-        self.started = time.time()
         self.envelope = envelope  # writes the event-log line (``record``)
         self.recorded = False
-        self._cell_url = None
         self.url_of_cell = None  # () -> the Cell URL, asked only when needed
 
     @property
     def cell_url(self):
-        if self._cell_url is None and self.url_of_cell is not None:
-            self._cell_url = self.url_of_cell()
-        return self._cell_url
-
-    @cell_url.setter
-    def cell_url(self, value):
-        self._cell_url = value
+        return self.url_of_cell() if self.url_of_cell is not None else None
 
 
 def state(request):
