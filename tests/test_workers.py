@@ -2,8 +2,9 @@
 import http.client
 import os
 import re
+import time
 
-from twisted.internet import defer, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.python import usage
 from twisted.trial import unittest
 
@@ -29,6 +30,18 @@ def children(pid):
     return out
 
 
+@defer.inlineCallbacks
+def waitForChildren(pid, count, timeout=realserver.STARTUP_TIMEOUT):
+    """The children of ``pid`` once there are ``count`` of them (or the
+    last list seen when ``timeout`` seconds pass)."""
+    deadline = time.monotonic() + timeout
+    found = children(pid)
+    while len(found) < count and time.monotonic() < deadline:
+        yield task.deferLater(reactor, realserver.POLL, lambda: None)
+        found = children(pid)
+    return found
+
+
 class WorkerOptionsTests(unittest.TestCase):
     def test_default_one(self):
         options = tap.Options()
@@ -49,7 +62,9 @@ class WorkersTests(unittest.TestCase):
     def test_two_workers_share_port_and_root(self):
         data = os.path.abspath(self.mktemp())
         server = yield realserver.RealServer(self, data, "--workers", "2").start()
-        extra = children(server.pid)
+        # the port accepts as soon as the first process has bound it; the
+        # second is started a moment later (WorkerPool.startService)
+        extra = yield waitForChildren(server.pid, 1)
         self.assertEqual(len(extra), 1, server.log())
         auth = realserver.ownerHeaders(data)
 
