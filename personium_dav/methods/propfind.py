@@ -2,9 +2,10 @@
 
 Depth 1 takes one listing of the collection and its one sidecar. A
 member's D:response is rendered once and kept with its Info
-(``Info.rendered``), and a whole listing's with the Listing, which
-store/listing.py hands back unchanged while the members are; the listing and
-the rendering run in a thread, and the multistatus is written in slices so a
+(``Info.rendered``), which store/listing.py hands back unchanged while the
+member is; the slices of a whole answer are joined afresh each time (a copy
+of its bytes, cheaper than keeping a second one). The listing and the
+rendering run in a thread, and the multistatus is written in slices so a
 large listing never blocks the reactor.
 """
 import functools
@@ -155,10 +156,7 @@ def render(resource, request):
                 response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
                          locked(view(m, False), ctx.names + [m.name]), kind, keys)
                 for m in members])
-        done = members.rendered
-        if done is not None and done[0] == memo:
-            return own, done[1]  # no member changed since
-        out, reusable = [], True
+        out = []
         for m in members:
             done = m.rendered
             if done is not None and done[0] == memo:
@@ -166,15 +164,10 @@ def render(resource, request):
                 continue
             done = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
                             view(m, False), kind, keys)
-            if shown and ACL_KEY in m.props:
-                reusable = False  # its D:acl depends on the caller
-            else:
+            if not (shown and ACL_KEY in m.props):  # its D:acl depends on the caller
                 m.rendered = (memo, done)
             out.append(done)
-        slices = _slices(out)
-        if reusable:
-            members.rendered = (memo, slices)
-        return own, slices
+        return own, _slices(out)
 
     def reply(found):
         own, slices = found

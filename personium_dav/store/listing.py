@@ -4,9 +4,8 @@ A PROPFIND Depth 1 lists a collection again and again. For a member
 unchanged since the last listing, ``members`` costs the ``lstat`` that the
 listing needs anyway and a comparison: no ``getxattr``, no subcollection
 sidecar, no new ``Info``. It hands back the very ``Info`` object of the last
-listing, and when no member changed the very same ``Listing``, so what a
-caller derives from them (``Info.rendered``, ``Listing.rendered``) stays
-valid with them.
+listing, and when no member changed the very same list, so what a caller
+derives from an ``Info`` (``Info.rendered``) stays valid with it.
 
 A member's record is trusted while all of these hold:
 
@@ -43,18 +42,9 @@ _size = 0
 _lock = threading.Lock()
 
 
-class Listing(list):
-    """The members' Info, sorted by name; never changed once handed out."""
-
-    __slots__ = ("rendered",)  # as Info.rendered, for the whole listing
-
-    def __init__(self, infos):
-        super().__init__(infos)
-        self.rendered = None
-
-
 def members(directory, state, info):
-    """The Listing of a collection. ``state`` is its sidecar state;
+    """The members' Info of a collection, sorted by name (never changed once
+    handed out). ``state`` is its sidecar state;
     ``info(path, name, st, state)`` reads one member in full."""
     known = _dirs.get(directory)
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -95,8 +85,8 @@ def members(directory, state, info):
     finally:
         os.close(fd)
     if changed:
-        listing = Listing(sorted([r[2] for r in records if r is not None and r[2] is not None]
-                                 + unkept, key=_name))
+        listing = sorted([r[2] for r in records if r is not None and r[2] is not None]
+                         + unkept, key=_name)
     else:
         listing = known.listing
     _remember(directory, _Dir(state, names, records, listing))

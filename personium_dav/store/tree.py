@@ -37,7 +37,7 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-@dataclass
+@dataclass(slots=True)
 class Info:
     """What a PROPFIND or a condition needs to know of one resource."""
 
@@ -234,8 +234,8 @@ class Tree:
         return info
 
     def members(self, directory):
-        """Info of every member of a collection, sorted by name (a
-        ``listing.Listing``), from one listing and the collection's sidecar."""
+        """Info of every member of a collection, sorted by name, from one
+        listing and the collection's sidecar."""
         return listing.members(directory, self.props(directory).read(), self.info)
 
     def count_members(self, directory):
