@@ -97,13 +97,50 @@ def lang_in_scope(el):
 
 def freeze(el):
     """Serialise a property element alone: its own namespace declarations, the
-    ones it uses, and the xml:lang in scope (lxml drops an inherited one)."""
+    ones it uses, and the xml:lang in scope (lxml drops an inherited one).
+    ``DAV:`` is written as ``D:`` in it, as in the rest of every answer
+    (SPEC §7), whatever prefix the client used."""
     lang = lang_in_scope(el)
     el = copy.deepcopy(el)  # a copy sheds the unused declarations of ancestors
     el.tail = None
     if lang is not None and el.get(XML_LANG) is None:
         el.set(XML_LANG, lang)
-    return etree.tostring(el, encoding="utf-8")
+    out = etree.tostring(el, encoding="utf-8")
+    if (b'"DAV:"' in out or b"xmlns:D=" in out) and _other_d_binding(el):
+        out = etree.tostring(_d_prefixed(el), encoding="utf-8")
+    return out
+
+
+def _other_d_binding(el):
+    """True when DAV: is bound to anything but D (a default namespace
+    too), or D to anything but DAV:, somewhere in ``el``."""
+    for node in el.iter():
+        if is_element(node):
+            for prefix, uri in node.nsmap.items():
+                if (uri == DAV) != (prefix == "D"):
+                    return True
+    return False
+
+
+def _d_prefixed(el, parent=None, inherited=None):
+    """A copy of ``el`` with the same names, attributes, text and children,
+    whose declarations bind DAV: to D and D to nothing else (lxml makes a
+    fresh prefix for a namespace the client had bound to D)."""
+    nsmap = {prefix: uri for prefix, uri in el.nsmap.items()
+             if uri != DAV and prefix != "D" and (inherited or {}).get(prefix) != uri}
+    if parent is None:
+        new = etree.Element(el.tag, nsmap=dict(nsmap, D=DAV))
+    else:
+        new = etree.SubElement(parent, el.tag, nsmap=nsmap)
+    for name, value in el.attrib.items():
+        new.set(name, value)
+    new.text, new.tail = el.text, el.tail
+    for child in el:
+        if is_element(child):
+            _d_prefixed(child, new, el.nsmap)
+        else:  # a comment or processing instruction, with its tail
+            new.append(copy.copy(child))
+    return new
 
 
 def empty_element(ns, local):

@@ -167,6 +167,36 @@ class DPrefix(DesktopTestCase):
                                             "HTTP/1.1 424 Failed Dependency"])
 
     @defer.inlineCallbacks
+    def test_dead_properties_in_dav_namespace(self):
+        """A dead property in DAV: (a client's own prefix, or the default
+        namespace) and one whose namespace the client bound to D: stored
+        and served with D: meaning DAV: only, names and values unchanged."""
+        body = (b'<a:propertyupdate xmlns:a="DAV:"><a:set><a:prop>'
+                b'<a:displayname xml:lang="en">Folder <a:b a:w="1">bold</a:b></a:displayname>'
+                b'<note xmlns="DAV:">n<sub/></note>'
+                b'<D:color xmlns:D="urn:x"><D:hue>red</D:hue></D:color>'
+                b"</a:prop></a:set></a:propertyupdate>")
+        answer = yield self.request("PROPPATCH", BOX + "folder/a.txt", body)
+        self.assertEqual(answer.code, 207, answer.body)
+        self.assertDPrefix(answer)
+        for depth, propfind in (("0", b""), ("1", b""), ("0", (
+                b'<propfind xmlns="DAV:"><prop><displayname/><note/>'
+                b'<color xmlns="urn:x"/></prop></propfind>'))):
+            path = BOX + "folder/" + ("a.txt" if depth == "0" else "")
+            answer = yield self.propfind(path, depth, propfind)
+            self.assertEqual(answer.code, 207, answer.body)
+            self.assertDPrefix(answer)
+            self.assertNotIn(b'xmlns:D="urn:x"', answer.body)
+            doc = answer.xml()
+            name = doc.find(".//{DAV:}displayname")
+            self.assertEqual(name.get("{http://www.w3.org/XML/1998/namespace}lang"), "en")
+            self.assertEqual(name.text, "Folder ")
+            self.assertEqual([(c.tag, c.get("{DAV:}w"), c.text) for c in name],
+                             [("{DAV:}b", "1", "bold")])
+            self.assertEqual([c.tag for c in doc.find(".//{DAV:}note")], ["{DAV:}sub"])
+            self.assertEqual(doc.find(".//{urn:x}color/{urn:x}hue").text, "red")
+
+    @defer.inlineCallbacks
     def test_mkcol_failure(self):
         body = (b'<mkcol xmlns="DAV:"><set><prop><resourcetype><collection/>'
                 b'<calendar xmlns="urn:ietf:params:xml:ns:caldav"/></resourcetype>'

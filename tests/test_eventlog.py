@@ -34,15 +34,17 @@ class EventLogTests(DavTestCase):
         yield self.request("PROPPATCH", BOX + "svc", proppatch_body("<z:a>1</z:a>"),
                            {"X-Personium-RequestKey": "k4"})
         yield self.request("GET", BOX, headers={"X-Personium-RequestKey": "k5"}, anonymous=True)
+        yield self.request("MKCOL", BOX + "plain", headers={"X-Personium-RequestKey": "k6"})
         lines = self.lines()
-        self.assertEqual(len(lines), 5, lines)
+        self.assertEqual(len(lines), 6, lines)
         fields = [line.split(",") for line in lines]
-        self.assertEqual([f[2] for f in fields], ['"k1"', '"k2"', '"k3"', '"k4"', '"k5"'])
-        self.assertEqual([f[6] for f in fields], ['"davcol.create"', '"davfile.create"',
+        self.assertEqual([f[2] for f in fields], ['"k1"', '"k2"', '"k3"', '"k4"', '"k5"', '"k6"'])
+        self.assertEqual([f[6] for f in fields], ['"servicecol.create"', '"davfile.create"',
                                                   '"davfile.update"', '"servicecol.proppatch"',
-                                                  '"box.get"'])
+                                                  '"box.get"', '"davcol.create"'])
         self.assertEqual(fields[1][7], '"personium-localcell:/box1/svc/__src/a.js"')
-        self.assertEqual([f[8] for f in fields], ['"201"', '"201"', '"204"', '"207"', '"401"'])
+        self.assertEqual([f[8] for f in fields],
+                         ['"201"', '"201"', '"204"', '"207"', '"401"', '"201"'])
         self.assertEqual(fields[0][1], "[INFO ]")
         self.assertEqual(fields[4][1], "[WARN ]")
         self.assertEqual(fields[0][5], '"owner"')

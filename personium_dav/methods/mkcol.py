@@ -1,4 +1,5 @@
 """MKCOL: plain, or extended (RFC 5689) for a service collection with __src."""
+from ..envelope import state
 from ..errors import DavError
 from ..reply import Refusal, Reply, xml_reply
 from ..xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
@@ -70,6 +71,9 @@ def render(resource, request):
     if len(ctx.names) > config.max_depth:
         raise DavError("PR400-DV-0008")
     kind, elements = _requested(request, config)
+    st = state(request)
+    if st is not None:  # the event log's type: servicecol.create for a service collection
+        st.kind = kind
     props = proppatch.frozen(elements, config)
     guard = Guard(ctx, request)
 
