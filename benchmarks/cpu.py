@@ -226,7 +226,7 @@ def main():
 
 
 def profile(srv, name, fx, n):
-    spy = subprocess.Popen([shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(srv.pid), "-r", "1000", "--nonblocking", "-f", "raw",
+    spy = subprocess.Popen([shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(srv.pid), "-r", "1000", "--gil", "--nonblocking", "-f", "raw",
                             "-o", os.path.join(run.RUN_DIR, "profile-%s.txt" % name)])
     time.sleep(1)
     measure(srv, name, fx, n * 5)

@@ -451,3 +451,28 @@ class LockedReadModifyWriteTests(SynchronousTestCase):
             p.join(120)
         self.assertEqual([p.exitcode for p in procs], [0] * self.WORKERS)
         self.check()
+
+
+class XattrProbeTests(SynchronousTestCase):
+    def test_processes_starting_together(self):
+        """Servers started at once on one root (``--workers``, a test's two
+        processes) each probe extended attributes without removing another's
+        probe, and leave none behind."""
+        root = self.mktemp()
+        os.makedirs(root)
+        failures = []
+
+        def probe():
+            try:
+                for _ in range(100):
+                    layout.check_xattrs(root)
+            except Exception as e:  # noqa: BLE001 -- reported below
+                failures.append(e)
+
+        threads = [threading.Thread(target=probe) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        self.assertEqual(os.listdir(root), [])

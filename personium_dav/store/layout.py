@@ -16,6 +16,7 @@ file is renamed into place, so they change atomically with its bytes.
 import hashlib
 import json
 import os
+import tempfile
 
 SIDECAR = ":props.xml"
 SIDECAR_TMP = ":props.tmp"
@@ -81,10 +82,11 @@ def fsync_dir(path):
 
 
 def check_xattrs(directory):
-    """Refuse a data root on a filesystem without user extended attributes."""
-    probe = os.path.join(directory, ":xattr-probe")
-    with open(probe, "wb"):
-        pass
+    """Refuse a data root on a filesystem without user extended attributes.
+    The probe's name is unique: several processes may start on one root at
+    once (``--workers``, or servers started together)."""
+    fd, probe = tempfile.mkstemp(prefix=":xattr-probe-", dir=directory)
+    os.close(fd)
     try:
         write_meta(probe, {})
     except OSError as e:
