@@ -256,6 +256,24 @@ class MembersLimitTests(DavSteps):
         self.assertEqual((yield self.body_of(BOX + "3.txt")), b"data")
 
     @defer.inlineCallbacks
+    def test_room_again_after_a_delete_or_a_move_out(self):
+        """The recorded count (Tree.count_members) follows every change."""
+        yield self.mkcol(BOX + "a")
+        yield self.put(BOX + "a/1.txt")
+        yield self.put(BOX + "a/2.txt")
+        answer = yield self.request("PUT", BOX + "a/3.txt", b"x", {"Content-Type": "text/plain"})
+        self.assertError(answer, 400, "PR400-DV-0007", self.FULL)
+        self.assertEqual((yield self.request("DELETE", BOX + "a/1.txt")).code, 204)
+        yield self.put(BOX + "a/3.txt")
+        answer = yield self.request("MKCOL", BOX + "a/d")
+        self.assertError(answer, 400, "PR400-DV-0007", self.FULL)
+        yield self.ok((yield self.move(BOX + "a/2.txt", BOX + "moved.txt")), 201)
+        self.assertEqual((yield self.request("MKCOL", BOX + "a/d")).code, 201)
+        answer = yield self.copy(BOX + "moved.txt", BOX + "a/copy.txt")
+        self.assertError(answer, 400, "PR400-DV-0007", self.FULL)
+        self.assertEqual(len((yield self.hrefs(BOX + "a/"))), 3)
+
+    @defer.inlineCallbacks
     def test_service_collection_src_counts_separately(self):
         yield self.service(BOX + "svc")
         yield self.put(BOX + "svc/__src/a.js", content_type="text/javascript")

@@ -476,3 +476,55 @@ class XattrProbeTests(SynchronousTestCase):
             t.join()
         self.assertEqual(failures, [])
         self.assertEqual(os.listdir(root), [])
+
+
+class MemberCountTests(SynchronousTestCase):
+    """``Tree.count_members``: recorded in the collection's lock file with
+    the directory's stat key, reused while the key holds, scanned otherwise."""
+
+    def setUp(self):
+        self.tree = Tree(os.path.abspath(self.mktemp()), durable=False)
+        self.tree.make_dirs()
+        self.dir = os.path.join(self.tree.root, "c")
+        os.makedirs(self.dir)
+        for name in ("a", "b", ":props.xml", ":h" + "0" * 64):
+            with open(os.path.join(self.dir, name), "wb"):
+                pass
+
+    def count(self):
+        with self.tree.locked(self.dir):
+            return self.tree.count_members(self.dir)
+
+    def test_counts_members_not_bookkeeping(self):
+        self.assertEqual(self.count(), 3)  # a, b and the hashed name
+
+    def test_recorded_count_reused_while_the_directory_is_unchanged(self):
+        self.count()
+        key = layout.read_count(self.dir)[1]
+        layout.write_count(self.dir, 99, key)  # a record for this very state
+        self.assertEqual(self.count(), 99)
+
+    def test_any_change_of_the_directory_counts_again(self):
+        self.assertEqual(self.count(), 3)
+        # right after the key was taken (no sleep): the key still moves
+        for change, expected in ((lambda: open(os.path.join(self.dir, "c"), "wb").close(), 4),
+                                 (lambda: os.unlink(os.path.join(self.dir, "a")), 3),
+                                 (lambda: os.mkdir(os.path.join(self.dir, "d")), 4),
+                                 (lambda: os.rename(os.path.join(self.dir, "d"),
+                                                    os.path.join(self.dir, "e")), 4)):
+            change()
+            self.assertEqual(self.count(), expected)
+
+    def test_counted_records_a_writers_addition(self):
+        with self.tree.locked(self.dir):
+            members = self.tree.count_members(self.dir)
+            open(os.path.join(self.dir, "new"), "wb").close()
+            self.tree.counted(self.dir, members + 1)
+        self.assertEqual(layout.read_count(self.dir)[0], 4)
+        self.assertEqual(self.count(), 4)
+
+    def test_damaged_record_ignored(self):
+        for junk in (b"", b"x y z", b"1 2 3", b"\xff" * 200):
+            with open(os.path.join(self.dir, layout.LOCK), "wb") as f:
+                f.write(junk)
+            self.assertEqual(self.count(), 3)

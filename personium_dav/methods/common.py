@@ -54,6 +54,16 @@ def check_conditions(if_match, if_none_match, info):
         raise DavError("PR412-DV-0001")
 
 
+def room_for_one(tree, directory, config):
+    """The member count of ``directory`` (its lock held by the caller); 400
+    PR400-DV-0007 when one more would pass ``--max-members``. A caller that
+    then adds the member records ``tree.counted(directory, count + 1)``."""
+    members = tree.count_members(directory)
+    if members >= config.max_members:
+        raise DavError("PR400-DV-0007")
+    return members
+
+
 def conditions(request):
     return header(request, "if-match"), header(request, "if-none-match")
 

@@ -11,7 +11,7 @@ from ..store import layout
 from ..store.tree import SRC
 from ..names import is_valid_name
 from ..reply import Reply
-from .common import check_conditions, conditions, header, in_thread
+from .common import check_conditions, conditions, header, in_thread, room_for_one
 from .locking import Guard
 
 
@@ -120,8 +120,8 @@ def _transfer(resource, request, move):
             guard.check(src.info, protected)
             created = dst.info is None
             grows = created and not (move and dst.parent_dir == src.parent_dir)
-            if grows and tree.count_members(dst.parent_dir) >= ctx.config.max_members:
-                raise DavError("PR400-DV-0007")
+            if grows:
+                members = room_for_one(tree, dst.parent_dir, ctx.config)
             trash = None
             if not created and (dst.info.is_collection or src.info.is_collection):
                 trash = tree.discard(dst)
@@ -131,6 +131,8 @@ def _transfer(resource, request, move):
                 guard.release(ctx.names)
             else:
                 tree.duplicate(src, dst, depth == "infinity")
+            if grows:
+                tree.counted(dst.parent_dir, members + 1)
             if not created:
                 guard.release(names, strict=True)
         tree.purge(trash)

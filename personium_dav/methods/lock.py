@@ -25,7 +25,7 @@ from ..errors import DavError
 from ..reply import XML_TYPE, Reply
 from ..store.locks import Lock, new_token
 from ..xmlutil import DAV, XML_HEAD, children, escape, is_element, parse
-from .common import header, in_thread, xml_body
+from .common import header, in_thread, room_for_one, xml_body
 from .locking import Guard, hrefs
 
 _SECONDS = re.compile(r"second-([0-9]{1,12})\Z", re.I)
@@ -197,16 +197,17 @@ def _create_empty(ctx):
     """RFC 4918 §7.3: LOCK of an unmapped URL makes an empty file (its type
     guessed from the name, as for a PUT without Content-Type)."""
     loc, tree = ctx.loc, ctx.tree
-    if tree.count_members(loc.parent_dir) >= ctx.config.max_members:
-        raise DavError("PR400-DV-0007")
+    members = room_for_one(tree, loc.parent_dir, ctx.config)
     content_type = mimetypes.guess_type(loc.name)[0] or "application/octet-stream"
     tmp = tree.receive(io.BytesIO(b""))
     try:
-        return tree.install_file(tmp, loc, content_type, None)
+        info = tree.install_file(tmp, loc, content_type, None)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    tree.counted(loc.parent_dir, members + 1)
+    return info
 
 
 def _refresh(ctx, guard, granted):

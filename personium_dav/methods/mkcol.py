@@ -4,7 +4,7 @@ from ..errors import DavError
 from ..reply import Refusal, Reply, xml_reply
 from ..xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
 from . import proppatch
-from .common import header, in_thread, xml_body
+from .common import header, in_thread, room_for_one, xml_body
 from .locking import Guard
 
 PLAIN = {(DAV, "collection")}
@@ -82,10 +82,10 @@ def render(resource, request):
             if tree.info(loc.path, loc.name) is not None:
                 raise DavError("PR405-DV-0001", headers={"Allow": resource.allow()})
             guard.check(None, [(ctx.names[:-1], False)])
-            if tree.count_members(loc.parent_dir) >= config.max_members:
-                raise DavError("PR400-DV-0007")
+            members = room_for_one(tree, loc.parent_dir, config)
             tmp = tree.build_collection(kind, props, loc.name)
             tree.install_collection(tmp, loc)
+            tree.counted(loc.parent_dir, members + 1)
         info = tree.info(loc.path, loc.name)
         return Reply(201, headers={"ETag": info.etag.encode()})
 

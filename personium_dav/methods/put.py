@@ -7,7 +7,7 @@ import os
 from ..errors import DavError
 from ..reply import Reply
 from ..request import take_body
-from .common import check_conditions, conditions, header, in_thread
+from .common import check_conditions, conditions, header, in_thread, room_for_one
 from .locking import Guard
 
 
@@ -40,11 +40,13 @@ def render(resource, request):
                 # a new file changes its collection's members; a file over
                 # one, that file
                 guard.check(current, [(ctx.names if current else ctx.names[:-1], False)])
-                if current is None and tree.count_members(loc.parent_dir) >= config.max_members:
-                    raise DavError("PR400-DV-0007")
+                if current is None:
+                    members = room_for_one(tree, loc.parent_dir, config)
                 # the directory is fsynced below, outside the lock, so that
                 # concurrent PUTs into one collection share journal commits
                 info = tree.install_file(tmp, loc, content_type, current, sync=False)
+                if current is None:
+                    tree.counted(loc.parent_dir, members + 1)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -2,7 +2,7 @@
 
     DATA/{cell}/{box}/...      a box: collections are directories, files files
     DIR/:props.xml             a collection's sidecar (its own and its files' properties)
-    DIR/:lock                  the collection's lock file (fcntl.flock)
+    DIR/:lock                  the collection's lock file (fcntl.flock), holding its member count
     DATA/:tmp/                 bodies and collections being built
     DATA/:trash/               collections being deleted
 
@@ -71,6 +71,37 @@ def real_name(directory, disk):
     if disk.startswith(HASHED):
         return read_meta(os.path.join(directory, disk)).get("n")
     return None
+
+
+_COUNT_SIZE = 96  # bytes of the record: always written whole, at offset 0
+
+
+def read_count(directory):
+    """(members, directory key) recorded in a collection's lock file, or None."""
+    try:
+        fd = os.open(os.path.join(directory, LOCK), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fields = os.pread(fd, _COUNT_SIZE, 0).split()
+    finally:
+        os.close(fd)
+    try:
+        count, *key = (int(f) for f in fields)
+    except ValueError:
+        return None
+    return (count, tuple(key)) if len(key) == 3 else None
+
+
+def write_count(directory, count, key):
+    """Record a collection's member count with its directory's stat key (a
+    hint, never fsynced: a record that does not match the key is ignored)."""
+    record = (b"%d %d %d %d\n" % (count, *key)).ljust(_COUNT_SIZE)
+    fd = os.open(os.path.join(directory, LOCK), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, record, 0)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(path):

@@ -239,16 +239,36 @@ class Tree:
         return listing.members(directory, self.props(directory).read(), self.info)
 
     def count_members(self, directory):
+        """How many members a collection has (the caller holds its lock).
+
+        Counting is a scan of the directory, so the count is recorded in the
+        collection's lock file with the directory's stat key, and reused
+        while the key is the same: a PUT into a collection of 100,000 files
+        must not read all of them. A writer that adds a member records the
+        new count (``counted``); any other change moves the key (the caller
+        stat the directory first, so even within one clock tick the kernel
+        gives the next change a new ctime), and the next count scans."""
+        key = _directory_key(directory)
+        recorded = layout.read_count(directory)
+        if recorded is not None and recorded[1] == key:
+            return recorded[0]
         with os.scandir(directory) as it:
-            return sum(1 for de in it if not de.name.startswith(":") or
-                       de.name.startswith(layout.HASHED))
+            count = sum(1 for de in it if _is_member(de.name))
+        layout.write_count(directory, count, key)
+        return count
+
+    def counted(self, directory, count):
+        """Record ``count`` as the members of ``directory`` after the caller,
+        still holding its lock, added one to the ``count_members`` it read."""
+        layout.write_count(directory, count, _directory_key(directory))
 
     def has_members(self, info):
         """For DELETE: a service collection counts only the files of its __src."""
         directory = info.path
         if info.kind == "service":
             directory = os.path.join(directory, SRC)
-        return self.count_members(directory) > 0
+        with os.scandir(directory) as it:
+            return any(_is_member(de.name) for de in it)
 
     # -- writing (callers hold the locks) ------------------------------------
 
@@ -455,6 +475,16 @@ class Tree:
         if dst.info is not None and dst.info.kind == "file":
             self.discard(dst)
             dst.info = None
+
+
+def _is_member(disk_name):
+    """A directory entry that is a member, not bookkeeping."""
+    return not disk_name.startswith(":") or disk_name.startswith(layout.HASHED)
+
+
+def _directory_key(directory):
+    st = os.stat(directory)
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _ignore_locks(directory, names):
