@@ -245,9 +245,9 @@ class Tree:
         collection's lock file with the directory's stat key, and reused
         while the key is the same: a PUT into a collection of 100,000 files
         must not read all of them. A writer that adds a member records the
-        new count (``counted``); any other change moves the key (the caller
-        stat the directory first, so even within one clock tick the kernel
-        gives the next change a new ctime), and the next count scans."""
+        new count (``counted``); any other change moves the key (the kernel
+        gives a directory a new ctime at every change made after its ctime
+        was read, even within one clock tick), and the next count scans."""
         key = _directory_key(directory)
         recorded = layout.read_count(directory)
         if recorded is not None and recorded[1] == key:
