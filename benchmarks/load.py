@@ -303,7 +303,7 @@ def check_loopback(url):
 def run_wrk(a, target, path, method, depth, bodyfile, mode, conns, duration):
     url = f"http://{target['client'].host}:{target['client'].port}/"
     cmd = ["taskset", "-c", a.loadgen_cpus, "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
-           f"--timeout", f"{a.timeout}s", "-s", LUA, url, "--",
+           "--timeout", f"{a.timeout}s", "-s", LUA, url, "--",
            method, path, depth, bodyfile, mode, str(a.max_requests), target["client"].auth or "-"]
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     c0, t0 = cpu_times(), time.monotonic()
@@ -567,7 +567,9 @@ def main(argv=None):
             if t["ceiling"]:
                 continue
             try:
-                st, _ = t["client"].req("DELETE", t["root"])
+                # Personium semantics refuse a non-empty collection without it
+                st, _ = t["client"].req("DELETE", t["root"],
+                                        headers={"X-Personium-Recursive": "true"})
                 log(t["name"], "DELETE scratch ->", st)
             except OSError as e:
                 log(t["name"], "DELETE scratch failed:", e)

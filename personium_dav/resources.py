@@ -120,10 +120,7 @@ class DavRoot(Resource):
         try:
             resource = self.resolve(request)
         except Exception as error:  # an unreadable sidecar, a disk error: JSON 500, logged
-            def fail(request):
-                raise error
-
-            return respond(request, fail)
+            return respond(request, _raiser(error))
         return resource.render(request)
 
     def resolve(self, request):

@@ -1,9 +1,7 @@
 """The envelope's parts on their own: accounts, tokens, privileges, ACL
 parsing, request keys, overrides, CORS, the event log and the command line."""
 import io
-import json
 import os
-import re
 import stat
 import sys
 
@@ -12,7 +10,6 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
 from personium_dav import envelope, eventlog
-from personium_dav.auth import cli
 from personium_dav.auth.accounts import AccountError, AccountStore, AuthFailure
 from personium_dav.auth.checker import CredentialChecker, credentials
 from personium_dav.auth.privileges import (ANONYMOUS, AclPolicy, Ace, Principal, Target,

@@ -1,7 +1,5 @@
 """The envelope over HTTP (SPEC §9): request keys checked before anything,
 overrides and their precedence, CORS and the unauthenticated preflight."""
-import re
-
 from twisted.internet import defer
 
 from .helpers import BOX, DavTestCase

@@ -3,10 +3,10 @@
 Depth 1 takes one listing of the collection and its one sidecar. A
 member's D:response is rendered once and kept with its Info
 (``Info.rendered``), which store/listing.py hands back unchanged while the
-member is; the slices of a whole answer are joined afresh each time (a copy
-of its bytes, cheaper than keeping a second one). The listing and the
-rendering run in a thread, and the multistatus is written in slices so a
-large listing never blocks the reactor.
+member is. The listing and the rendering run in a thread; the multistatus
+is joined and written in slices on the reactor, a slice per turn, so a
+large listing never blocks it (and no second copy of a whole answer is
+kept).
 """
 import functools
 from dataclasses import replace
@@ -25,7 +25,7 @@ from .lock import discovery
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
-SLICE = 256  # responses written per turn of the reactor
+SLICE = 64  # responses written per turn of the reactor
 ALLPROP_TAIL = ("</D:prop>%s</D:response>" % OK).encode()
 
 
@@ -146,16 +146,16 @@ def render(resource, request):
     memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
 
     def listing():
-        """The collection's own response and its members' in slices
-        (blocking: a thread)."""
+        """The collection's own response and its members' (blocking: a
+        thread)."""
         members = ctx.tree.members(info.path)
         locked = _locked(ctx, kind, keys)
         own = response(base, locked(view(info), ctx.names), kind, keys)
         if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
-            return own, _slices([
+            return own, [
                 response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
                          locked(view(m, False), ctx.names + [m.name]), kind, keys)
-                for m in members])
+                for m in members]
         out = []
         for m in members:
             done = m.rendered
@@ -167,21 +167,27 @@ def render(resource, request):
             if not (shown and ACL_KEY in m.props):  # its D:acl depends on the caller
                 m.rendered = (memo, done)
             out.append(done)
-        return own, _slices(out)
+        return own, out
 
     def reply(found):
-        own, slices = found
-        if len(slices) <= 1:
-            return xml_reply(207, b"".join((MULTISTATUS_OPEN, own, *slices, MULTISTATUS_CLOSE)))
-        chunks = [MULTISTATUS_OPEN + own, *slices, MULTISTATUS_CLOSE]
+        own, responses = found
+        if len(responses) <= SLICE:
+            return xml_reply(207, b"".join((MULTISTATUS_OPEN, own, *responses, MULTISTATUS_CLOSE)))
         return Reply(207, headers={"Content-Type": XML_TYPE},
-                     stream=lambda req: _stream(req, iter(chunks)))
+                     stream=lambda req: _stream(req, _slices(own, responses)))
 
     return in_thread(listing).addCallback(reply)
 
 
-def _slices(responses):
-    return [b"".join(responses[i:i + SLICE]) for i in range(0, len(responses), SLICE)]
+def _slices(own, responses):
+    """The multistatus in pieces of SLICE responses, each joined only when
+    it is written (on the reactor thread: large joins made in a pool thread
+    stay in that thread's malloc arena, 9 MiB more resident after a
+    10,000-member listing)."""
+    yield MULTISTATUS_OPEN + own
+    for i in range(0, len(responses), SLICE):
+        yield b"".join(responses[i:i + SLICE])
+    yield MULTISTATUS_CLOSE
 
 
 LOCKDISCOVERY = (DAV, "lockdiscovery")
