@@ -58,9 +58,15 @@ class AppendLog:
             return None
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            st = os.stat(self.path)  # again, under the lock: rotated meanwhile?
-            if st.st_ino == self._inode and st.st_size >= self.rotate_length:
+            try:  # again, under the lock: rotated meanwhile?
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and st.st_ino == self._inode and st.st_size >= self.rotate_length:
                 self._rotate()
+                # the new file exists before the lock is released, so a
+                # process that waited for the lock finds a file to stat
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, self.mode))
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         return self._open()

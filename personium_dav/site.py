@@ -1,6 +1,7 @@
 """The embedding API: a resource for any twisted.web tree, or a whole Site."""
 import os
 
+from twisted.logger import Logger
 from twisted.web.server import Site
 
 from .auth import Auth, AuthSettings
@@ -12,6 +13,8 @@ from .request import DavChannel, requestFactoryFor
 from .resources import DavRoot
 from .store.locks import LockTable
 from .store.tree import Tree
+
+_log = Logger()
 
 
 class Server:
@@ -62,6 +65,16 @@ class DavSite(Site):
     def _openLogFile(self, path):
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         return AppendLog(path, *self._rotation)
+
+    def log(self, request):
+        """The access-log line. A line that cannot be written (a full disk)
+        is reported and lost; the answer, already sent, is not: twisted.web
+        logs inside ``Request.finish``, and an exception there would close a
+        kept-alive connection under the client."""
+        try:
+            super().log(request)
+        except OSError:
+            _log.failure("writing the access log failed")
 
 
 def makeSite(data_root, config=None, timeout=60, checker=None, policy=None, access_log=None):

@@ -1,15 +1,21 @@
 """logfiles.AppendLog: the event log and the access log, written by one or
 several server processes, rotated by size; and where the plugin's access
 log goes (a file in the data root by default, twistd's log with ``-``)."""
+import errno
 import multiprocessing
 import os
+import threading
 
 import treq
 from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.trial import unittest
 
-from personium_dav import logfiles
+from personium_dav import logfiles, provision
+from personium_dav.site import makeSite
 from tests.realserver import RealServer
 
 
@@ -77,6 +83,31 @@ class AppendLogTests(unittest.TestCase):
             self.assertEqual(mine, list(range(2000)))
         self.assertGreater(len(os.listdir(self.dir)), 2)  # it did rotate
 
+    def test_rotating_at_once_loses_no_line(self):
+        """Writers that cross the limit together: the one that waited for
+        the lock while another rotated finds the new file, nobody fails
+        (the waiter once found no file at all: FileNotFoundError)."""
+        self.patch(logfiles, "RECHECK", 0)  # every write checks the file
+        errors = []
+
+        def write(tag):
+            log = logfiles.AppendLog(self.path, rotate_length=2000, max_rotated=1000)
+            try:
+                for i in range(1500):
+                    log.write("%s %05d %s\n" % (tag, i, "x" * 40))
+            except Exception as e:  # noqa: BLE001 -- reported below
+                errors.append(e)
+            finally:
+                log.close()
+
+        writers = [threading.Thread(target=write, args=(tag,)) for tag in "ABCD"]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(self.lines()), 6000)
+
     def test_another_process_rotated(self):
         """A file renamed away by another process is noticed: the next lines
         go to the new file."""
@@ -88,6 +119,31 @@ class AppendLogTests(unittest.TestCase):
         log.close()
         with open(self.path) as f:
             self.assertEqual(f.read(), "after\n")
+
+
+class UnwritableAccessLogTests(unittest.TestCase):
+    def test_answer_and_connection_survive(self):
+        """A full disk under the access log loses the line, not the kept-alive
+        connection whose answer was already sent."""
+        data = os.path.abspath(self.mktemp())
+        provision.create_box(data, "cell1", "box1")
+        site = makeSite(data, access_log=os.path.join(data, ":log", "access.log"))
+
+        def full(text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        site.doStart()  # opens the access log
+        self.addCleanup(site.doStop)
+        self.patch(site._logFile, "write", full)
+        channel = site.buildProtocol(("127.0.0.1", 40000))
+        transport = StringTransport()
+        channel.makeConnection(transport)
+        for _ in range(2):
+            channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(transport.value().count(b"HTTP/1.1 200 "), 2)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 2)
+        channel.connectionLost(Failure(ConnectionDone()))
 
 
 class PluginAccessLogTests(unittest.TestCase):
