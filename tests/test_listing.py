@@ -1,7 +1,7 @@
 """The per-process listing cache (store/listing.py, Info.rendered): a
-PROPFIND Depth 1 never shows a member as it was before
-a change, whoever made the change, and the filesystem facts the cache
-trusts hold on this kernel and filesystem."""
+PROPFIND Depth 1 never shows a member as it was before a change, whoever
+made the change, and the filesystem facts the cache trusts hold on this
+kernel and filesystem."""
 import json
 import multiprocessing
 import os
