@@ -37,7 +37,7 @@ import ceiling  # noqa: E402
 from personium_dav import provision  # noqa: E402
 from personium_dav.auth.tokens import TokenService, load_secret  # noqa: E402
 from personium_dav.config import Config  # noqa: E402
-from personium_dav.site import makeSite  # noqa: E402
+from personium_dav.web.site import makeSite  # noqa: E402
 
 SCENARIOS = {
     "get": b"GET /cell1/box1/c/f.txt HTTP/1.1\r\n",

@@ -13,7 +13,7 @@ DEFAULT_DATA = "./personium-data"
 
 def box_create(args):
     """Create a box (and its cell and the data root when missing)."""
-    from personium_dav import provision
+    from personium_dav.store import provision
 
     data_root = os.path.abspath(args.data)
     try:

@@ -8,9 +8,9 @@ import time
 
 from twisted.internet import defer, reactor, task, threads
 
-from personium_dav import provision
+from personium_dav.store import provision
 from personium_dav.config import Config
-from personium_dav.site import makeSite
+from personium_dav.web.site import makeSite
 from personium_dav.store import layout
 
 BOX = "/cell1/box1/"

@@ -10,9 +10,9 @@ from treq.testing import StubTreq
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from personium_dav import provision
+from personium_dav.store import provision
 from personium_dav.config import Config
-from personium_dav.site import makeResource
+from personium_dav.web.site import makeResource
 from twisted.web.resource import Resource
 
 BASE = "http://localhost"

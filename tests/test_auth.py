@@ -163,7 +163,7 @@ class TokenEndpointTests(AuthTestCase):
 
     @defer.inlineCallbacks
     def test_refresh_for_another_cell(self):
-        from personium_dav import provision
+        from personium_dav.store import provision
 
         provision.create_box(self.data, "cell2", "box1")
         token = self.server.auth.tokens.issue("cell1", "me", kind="refresh")

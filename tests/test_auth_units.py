@@ -9,13 +9,14 @@ from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
-from personium_dav import envelope, eventlog
+from personium_dav.web import envelope
+from personium_dav.ops import eventlog
 from personium_dav.auth.accounts import AccountError, AccountStore, AuthFailure
 from personium_dav.auth.checker import CredentialChecker, credentials
 from personium_dav.auth.privileges import (ANONYMOUS, AclPolicy, Ace, Principal, Target,
                                            covers, load_acl, parse_acl, serialize_acl)
 from personium_dav.auth.tokens import TokenExpired, TokenInvalid, TokenService, load_secret
-from personium_dav.errors import DavError
+from personium_dav.dav.errors import DavError
 from personium_dav.interfaces import IPrivilegePolicy, ITokenChecker
 
 

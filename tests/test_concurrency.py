@@ -9,7 +9,7 @@ from lxml import etree
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from personium_dav import provision
+from personium_dav.store import provision
 from tests import hardening
 from tests.realserver import RealServer
 

@@ -9,7 +9,7 @@ from lxml import etree
 from twisted.internet import defer
 
 from personium_dav.config import Config
-from personium_dav.site import makeResource
+from personium_dav.web.site import makeResource
 from tests.helpers import BOX, DavTestCase
 
 from treq.testing import StubTreq

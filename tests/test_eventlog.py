@@ -10,8 +10,8 @@ from twisted.internet import defer
 from twisted.logger import globalLogPublisher, textFileLogObserver
 from twisted.web.http import datetimeToLogString
 
-from personium_dav import eventlog
-from personium_dav.envelope import access_log_formatter
+from personium_dav.ops import eventlog
+from personium_dav.web.envelope import access_log_formatter
 
 from .helpers import BOX, DavTestCase
 from .steps import SERVICE_MKCOL, proppatch_body

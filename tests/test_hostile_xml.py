@@ -7,7 +7,7 @@ import socket
 from twisted.internet import defer
 
 from personium_dav.config import Config
-from personium_dav.request import DavRequest, requestFactoryFor
+from personium_dav.web.request import DavRequest, requestFactoryFor
 from tests import hardening
 from tests.helpers import BOX, DavTestCase
 
@@ -290,7 +290,7 @@ class StreamedLimitTests(DavTestCase):
 
     def test_embedder_factory(self):
         """requestFactoryFor binds the request class to a resource's server."""
-        from personium_dav.site import makeResource
+        from personium_dav.web.site import makeResource
 
         resource = makeResource(self.server.data)
         factory = requestFactoryFor(resource)

@@ -14,8 +14,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
 from personium_dav.auth.privileges import Ace, acl_body
-from personium_dav.methods import propfind as propfind_method
-from personium_dav.site import makeResource
+from personium_dav.web.methods import propfind as propfind_method
+from personium_dav.web.site import makeResource
 from personium_dav.store import layout, listing
 from personium_dav.store.props import SidecarPropertyStore
 from personium_dav.store.tree import Tree, now_ms

@@ -7,11 +7,11 @@ from treq.testing import StubTreq
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from personium_dav import ifheader
+from personium_dav.dav import ifheader
 from personium_dav.auth.privileges import Ace, acl_body
 from personium_dav.config import Config
-from personium_dav.ifheader import Condition, IfList
-from personium_dav.site import makeResource
+from personium_dav.dav.ifheader import Condition, IfList
+from personium_dav.web.site import makeResource
 from personium_dav.store import locks as store
 from personium_dav.store.locks import Lock, LockTable
 
@@ -1016,7 +1016,7 @@ class OptionsCorsAndLog(LockTestCase):
 
     @defer.inlineCallbacks
     def test_event_log(self):
-        from personium_dav import eventlog
+        from personium_dav.ops import eventlog
 
         lock = yield self.lock("a.txt", headers={"X-Personium-RequestKey": "lk"})
         yield self.lock("col", headers={"X-Personium-RequestKey": "lc"})
@@ -1117,7 +1117,7 @@ class RealProcesses(unittest.TestCase):
     def test_a_lock_binds_the_other_process(self):
         import http.client
 
-        from personium_dav import provision
+        from personium_dav.store import provision
         from tests.realserver import RealServer, ownerHeaders
 
         data = os.path.abspath(self.mktemp())
@@ -1156,7 +1156,7 @@ class TimeoutOption(unittest.TestCase):
     def test_max_lock_timeout(self):
         from twisted.python import usage
 
-        from personium_dav.tap import Options
+        from personium_dav.ops.tap import Options
 
         options = Options()
         options.parseOptions(["--max-lock-timeout", "600"])

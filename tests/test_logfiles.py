@@ -14,8 +14,9 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.trial import unittest
 
-from personium_dav import logfiles, provision
-from personium_dav.site import makeSite
+from personium_dav.ops import logfiles
+from personium_dav.store import provision
+from personium_dav.web.site import makeSite
 from tests.realserver import RealServer
 
 

@@ -1,7 +1,7 @@
 """SPEC §3 name rule."""
 from twisted.trial.unittest import SynchronousTestCase
 
-from personium_dav.names import is_valid_name
+from personium_dav.dav.names import is_valid_name
 
 
 class IsValidNameTests(SynchronousTestCase):

@@ -14,7 +14,7 @@ from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from personium_dav import __main__ as cli
-from personium_dav import tap
+from personium_dav.ops import tap
 from personium_dav.config import Config
 from tests import realserver
 
@@ -35,7 +35,7 @@ class DiscoveryTests(unittest.TestCase):
     def test_getPlugins(self):
         makers = [m for m in getPlugins(IServiceMaker) if m.tapname == "personium-dav"]
         self.assertEqual(len(makers), 1)
-        self.assertEqual(makers[0].module, "personium_dav.tap")
+        self.assertEqual(makers[0].module, "personium_dav.ops.tap")
 
     def test_twistdHelp(self):
         """Run with the plain environment: only the installed plugin can be found."""
@@ -83,7 +83,7 @@ class OptionsTests(unittest.TestCase):
 
     def test_makeService(self):
         """One listener per --listen; the default box exists before any binds."""
-        from personium_dav import provision
+        from personium_dav.store import provision
 
         data = self.mktemp()
         options = self.parse("--data", data, "--listen", "tcp:0:interface=127.0.0.1",
@@ -131,7 +131,7 @@ class EndToEndTests(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_defaultBox(self):
-        from personium_dav import provision
+        from personium_dav.store import provision
 
         data = os.path.abspath(self.mktemp())
         server = yield realserver.RealServer(self, data).start()

@@ -8,8 +8,8 @@ from urllib.parse import quote, unquote
 from twisted.internet import defer
 from twisted.trial.unittest import SynchronousTestCase
 
-from personium_dav.methods import propfind as propfind_method
-from personium_dav.methods.propfind import SLICE
+from personium_dav.web.methods import propfind as propfind_method
+from personium_dav.web.methods.propfind import SLICE
 from personium_dav.store import layout, props
 
 from .helpers import BOX, NS, DavTestCase
@@ -533,7 +533,7 @@ class PlainFormattingTests(SynchronousTestCase):
     """allprop's plain formatting says exactly what the generic writer says."""
 
     def test_all_live_is_the_join_of_live_values(self):
-        from personium_dav.live import all_live, live_values
+        from personium_dav.dav.live import all_live, live_values
         from personium_dav.store.tree import Info
 
         infos = [Info(kind=k, name="n", path="/p", created=1795476700123,

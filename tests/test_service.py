@@ -1,9 +1,9 @@
 """p:service validation and route parsing (SPEC §6)."""
 from twisted.trial.unittest import SynchronousTestCase
 
-from personium_dav.errors import DavError
-from personium_dav.service import SERVICE, Route, Var, parse_route, validate
-from personium_dav.xmlutil import parse
+from personium_dav.dav.errors import DavError
+from personium_dav.dav.service import SERVICE, Route, Var, parse_route, validate
+from personium_dav.dav.xmlutil import parse
 
 CODE = "PR400-DV-0006"
 

@@ -14,7 +14,7 @@ from personium_dav.store import layout, props
 from personium_dav.store.props import (CorruptSidecar, Entry, MemoryPropertyStore,
                                        SidecarPropertyStore)
 from personium_dav.store.tree import Tree
-from personium_dav.xmlutil import freeze, parse
+from personium_dav.dav.xmlutil import freeze, parse
 
 T = "urn:t"
 A, B, C = (T, "a"), (T, "b"), (T, "c")

@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor, task, threads
 from twisted.python import usage
 from twisted.trial import unittest
 
-from personium_dav import tap
+from personium_dav.ops import tap
 from tests import realserver
 
 PROP = ('<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>'

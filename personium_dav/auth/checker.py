@@ -12,7 +12,7 @@ import time
 from twisted.internet import defer, threads
 from zope.interface import implementer
 
-from ..errors import DavError
+from ..dav.errors import DavError
 from ..interfaces import ITokenChecker
 from .accounts import AuthFailure
 from .privileges import ANONYMOUS, Principal

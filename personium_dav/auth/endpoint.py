@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from twisted.internet import threads
 
-from ..reply import Refusal, Reply
+from ..web.reply import Refusal, Reply
 from .accounts import AuthFailure
 from .tokens import TokenExpired, TokenInvalid
 

@@ -19,9 +19,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 from lxml import etree
 from zope.interface import implementer
 
-from ..errors import DavError
+from ..dav.errors import DavError
 from ..interfaces import IPrivilegePolicy
-from ..xmlutil import DAV, PNS, XML_HEAD, children, has_text, parse, split
+from ..dav.xmlutil import DAV, PNS, XML_HEAD, children, has_text, parse, split
 
 ACL_KEY = (DAV, "acl")
 XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"

@@ -16,7 +16,7 @@ from lxml import etree
 from zope.interface import implementer
 
 from ..interfaces import IPropertyStore, IPropertyTransaction
-from .. import xmlutil
+from ..dav import xmlutil
 from . import layout
 
 SIDECAR_NS = "urn:x-personium-dav:sidecar"

@@ -3,7 +3,7 @@ from twisted.application.service import ServiceMaker
 
 personiumDav = ServiceMaker(
     "personium-dav",
-    "personium_dav.tap",
+    "personium_dav.ops.tap",
     "A WebDAV server hosting Personium boxes and service collections.",
     "personium-dav",
 )

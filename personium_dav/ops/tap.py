@@ -10,7 +10,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from personium_dav.config import Config
-from personium_dav.provision import DEFAULT_BOX, DEFAULT_CELL
+from personium_dav.store.provision import DEFAULT_BOX, DEFAULT_CELL
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 SEMANTICS = ("personium", "rfc4918")
@@ -194,7 +194,7 @@ class PersoniumService(service.MultiService):
         self.created = None
 
     def provision(self):
-        from personium_dav import provision
+        from personium_dav.store import provision
 
         if self.created is None:
             self.created = False
@@ -240,14 +240,14 @@ ACCESS_LOG = os.path.join(":log", "access.log")  # in the data root, out of ever
 
 def makeService(options):
     """One strports listener per --listen, all serving one Site."""
-    from personium_dav.site import makeSite
+    from personium_dav.web.site import makeSite
 
     dataRoot = os.path.abspath(options["data"])
     access = options["access-log"] or os.path.join(dataRoot, ACCESS_LOG)
     site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"],
                     access_log=None if access == "-" else os.path.abspath(access))
     top = PersoniumService(dataRoot, options["listen"])
-    from personium_dav import workers
+    from personium_dav.ops import workers
 
     adopted = workers.inherited()  # in a worker started by --workers
     if adopted is not None:

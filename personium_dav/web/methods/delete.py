@@ -1,6 +1,6 @@
 """DELETE: a file, or a collection (whole only when asked, or under rfc4918),
 and the locks rooted at it or below it."""
-from ..errors import DavError
+from ...dav.errors import DavError
 from ..reply import Reply
 from .common import check_conditions, conditions, header, in_thread
 from .locking import Guard

@@ -1,12 +1,12 @@
 """PROPPATCH: every instruction checked before any is applied, then all of
 them committed at once under the collection's lock (SPEC §6)."""
-from .. import service
-from ..errors import DavError
-from ..live import PROTECTED
+from ...dav import service
+from ...dav.errors import DavError
+from ...dav.live import PROTECTED
 from ..reply import Refusal, xml_reply
-from ..store import group
-from ..store.tree import now_ms
-from ..xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
+from ...store import group
+from ...store.tree import now_ms
+from ...dav.xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
                        escape, freeze, parse, split)
 from .common import check_conditions, conditions, in_thread, xml_body
 from .locking import Guard

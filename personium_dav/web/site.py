@@ -4,15 +4,15 @@ import os
 from twisted.logger import Logger
 from twisted.web.server import Site
 
-from .auth import Auth, AuthSettings
-from .config import Config
+from ..auth import Auth, AuthSettings
+from ..config import Config
 from .envelope import Envelope, access_log_formatter
-from .eventlog import EventLog
-from .logfiles import AppendLog
+from ..ops.eventlog import EventLog
+from ..ops.logfiles import AppendLog
 from .request import DavChannel, requestFactoryFor
 from .resources import DavRoot
-from .store.locks import LockTable
-from .store.tree import Tree
+from ..store.locks import LockTable
+from ..store.tree import Tree
 
 _log = Logger()
 

@@ -2,7 +2,7 @@
 import os
 import re
 
-from .store.tree import Tree
+from .tree import Tree
 
 CELL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}$")
 BOX_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")

@@ -29,9 +29,9 @@ from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 
-from .config import Config
-from .errors import DavError
-from .store import layout
+from ..config import Config
+from ..dav.errors import DavError
+from ..store import layout
 
 log = Logger()
 
@@ -41,7 +41,7 @@ _STATUS_TEXT = {413: b"Request Entity Too Large", 503: b"Service Unavailable"}
 class DavRequest(Request):
     """A ``twisted.web.server.Request`` enforcing body limits, streaming PUT."""
 
-    davServer = None  # the personium_dav.site.Server; see requestFactoryFor
+    davServer = None  # the personium_dav.web.site.Server; see requestFactoryFor
 
     bodyPath = None  # the :tmp file a PUT body is being written to
     _refused = False

@@ -3,7 +3,7 @@ import errno
 
 from twisted.internet import threads
 
-from ..errors import DavError
+from ...dav.errors import DavError
 
 
 def header(request, name):

@@ -12,9 +12,9 @@ holding ``read-acl``.
 from dataclasses import replace
 from urllib.parse import unquote
 
-from ..auth.privileges import (ACL_KEY, Target, acls_along, covers, display_acl, load_acl,
+from ...auth.privileges import (ACL_KEY, Target, acls_along, covers, display_acl, load_acl,
                                parse_acl, serialize_acl)
-from ..errors import DavError
+from ...dav.errors import DavError
 from ..reply import Reply
 from .common import in_thread, read_body
 

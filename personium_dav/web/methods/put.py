@@ -4,7 +4,7 @@ If and the locks: methods/locking.py) are checked there."""
 import mimetypes
 import os
 
-from ..errors import DavError
+from ...dav.errors import DavError
 from ..reply import Reply
 from ..request import take_body
 from .common import check_conditions, conditions, header, in_thread, room_for_one

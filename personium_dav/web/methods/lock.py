@@ -20,11 +20,11 @@ from dataclasses import replace
 
 from lxml import etree
 
-from ..auth.privileges import Target, acls_along
-from ..errors import DavError
+from ...auth.privileges import Target, acls_along
+from ...dav.errors import DavError
 from ..reply import XML_TYPE, Reply
-from ..store.locks import Lock, new_token
-from ..xmlutil import DAV, XML_HEAD, children, escape, is_element, parse
+from ...store.locks import Lock, new_token
+from ...dav.xmlutil import DAV, XML_HEAD, children, escape, is_element, parse
 from .common import header, in_thread, room_for_one, xml_body
 from .locking import Guard, hrefs
 

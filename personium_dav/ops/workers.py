@@ -1,7 +1,7 @@
 """``--workers N``: N server processes sharing the listening sockets and the data root.
 
 The process twistd started (the first worker) binds every ``--listen`` TCP
-port itself, then starts N-1 more processes, ``python -m personium_dav.workers
+port itself, then starts N-1 more processes, ``python -m personium_dav.ops.workers
 <the same plugin options>``, each inheriting the listening sockets: every
 process builds the same Site from the same options and serves connections
 from the shared sockets (``reactor.adoptStreamPort``); the kernel hands each
@@ -91,7 +91,7 @@ class WorkerPool(service.Service):
         env[ENV] = ",".join("%d:%d" % (fd, int(family)) for fd, family in fds)
         # the children import what this process imported
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        command = [sys.executable, "-m", "personium_dav.workers", *self.argv]
+        command = [sys.executable, "-m", "personium_dav.ops.workers", *self.argv]
         for _ in range(self.count - 1):
             process = subprocess.Popen(command, env=env, pass_fds=[fd for fd, _ in fds],
                                        stdin=subprocess.DEVNULL)
@@ -136,7 +136,7 @@ def main(argv=None):
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from personium_dav import tap
+    from personium_dav.ops import tap
 
     _die_with_parent()
     parent = os.getppid()

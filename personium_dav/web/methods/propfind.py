@@ -13,11 +13,11 @@ from dataclasses import replace
 
 from twisted.internet import task
 
-from ..auth.privileges import ACL_KEY, ANONYMOUS
-from ..errors import DavError
-from ..live import BY_NAME_ONLY, all_live, live_value, live_values
+from ...auth.privileges import ACL_KEY, ANONYMOUS
+from ...dav.errors import DavError
+from ...dav.live import BY_NAME_ONLY, all_live, live_value, live_values
 from ..reply import XML_TYPE, Reply, xml_reply
-from ..xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
+from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                        escape, parse, split)
 from . import acl
 from .common import header, in_thread, xml_body

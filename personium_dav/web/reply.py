@@ -8,7 +8,7 @@ from twisted.python import failure
 from twisted.web.server import NOT_DONE_YET
 
 from .envelope import STATE as ENVELOPE, record
-from .errors import DavError
+from ..dav.errors import DavError
 
 log = Logger()
 

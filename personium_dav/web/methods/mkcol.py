@@ -1,8 +1,8 @@
 """MKCOL: plain, or extended (RFC 5689) for a service collection with __src."""
 from ..envelope import state
-from ..errors import DavError
+from ...dav.errors import DavError
 from ..reply import Refusal, Reply, xml_reply
-from ..xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
+from ...dav.xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
 from . import proppatch
 from .common import header, in_thread, room_for_one, xml_body
 from .locking import Guard

@@ -18,10 +18,10 @@ principal that took the lock submits it (§6.4). What a write changes:
 import contextlib
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from .. import ifheader
-from ..errors import DavError
-from ..names import is_valid_name
-from ..xmlutil import escape
+from ...dav import ifheader
+from ...dav.errors import DavError
+from ...dav.names import is_valid_name
+from ...dav.xmlutil import escape
 
 
 def identity(principal):

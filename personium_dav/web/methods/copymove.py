@@ -6,10 +6,10 @@ are deleted) but keeps one rooted at it (RFC 4918 §7.6)."""
 import os
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from ..errors import DavError
-from ..store import layout
-from ..store.tree import SRC
-from ..names import is_valid_name
+from ...dav.errors import DavError
+from ...store import layout
+from ...store.tree import SRC
+from ...dav.names import is_valid_name
 from ..reply import Reply
 from .common import check_conditions, conditions, header, in_thread, room_for_one
 from .locking import Guard

@@ -26,8 +26,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web.http import _escape, combinedLogFormatter
 
-from . import eventlog
-from .errors import DavError
+from ..ops import eventlog
+from ..dav.errors import DavError
 
 log = Logger()
 

@@ -6,8 +6,8 @@ from html import escape
 
 from twisted.web.static import NoRangeStaticProducer, SingleRangeStaticProducer
 
-from ..errors import DavError
-from ..live import http_date
+from ...dav.errors import DavError
+from ...dav.live import http_date
 from ..reply import Reply
 from .common import conditions, header, in_thread, matches
 

@@ -12,15 +12,15 @@ from urllib.parse import quote
 from twisted.internet.defer import Deferred
 from twisted.web.resource import Resource
 
-from .auth import endpoint
-from .auth.privileges import Target, acls_along, acls_of
+from ..auth import endpoint
+from ..auth.privileges import Target, acls_along, acls_of
 from .envelope import ALL_METHODS, state
-from .errors import DavError
+from ..dav.errors import DavError
 from .methods import (acl, copymove, delete, get, lock, locking, mkcol, options, propfind,
                       proppatch, put)
 from .methods.common import in_thread
-from .names import is_valid_name
-from .provision import BOX_NAME, CELL_NAME
+from ..dav.names import is_valid_name
+from ..store.provision import BOX_NAME, CELL_NAME
 from .reply import Reply, respond
 
 TOKEN = "__token"  # POST {CellURL}__token: the cell's token endpoint
