@@ -21,6 +21,16 @@ BOX = "/cell1/box1/"
 NS = {"D": "DAV:", "p": "urn:x-personium:xmlns"}
 
 
+def grant(server, role, privileges=("all",), names=()):
+    """An ACL granting ``role`` the privileges on ``names`` of cell1/box1,
+    set through the box API as the owner."""
+    from personium_dav.auth.privileges import Ace, Principal, serialize_acl
+    from personium_dav.store.box import Caller
+
+    value = serialize_acl([Ace(role, frozenset(privileges))])
+    server.store.box("cell1", "box1").set_acl(Caller(Principal(owner=True)), list(names), value)
+
+
 class Answer:
     """A response with its body read: status, headers, body, and helpers."""
 
@@ -55,6 +65,7 @@ class DavTestCase(unittest.TestCase):
         provision.create_box(self.data, "cell1", "box1")
         resource = makeResource(self.data, self.config)
         self.server = resource.server
+        self.addCleanup(self.server.close)
         # every request authenticates as the data root's owner unless it is
         # sent with anonymous=True or its own Authorization header
         self.ownerToken = self.server.auth.tokens.owner_token(ttl=24 * 3600)

@@ -186,8 +186,8 @@ def grantOnBox(data_dir, cell, box, role, privileges=("all",)):
     tree = Tree(os.path.abspath(data_dir))
     directory = tree.box_dir(cell, box)
     with tree.locked(directory):
-        txn = tree.props(directory).begin()
-        txn.set("", ACL_KEY, serialize_acl([Ace(role, frozenset(privileges))]))
+        txn = tree.sidecars.begin(directory)
+        txn.set("", "", ACL_KEY, serialize_acl([Ace(role, frozenset(privileges))]))
         txn.commit()
 
 

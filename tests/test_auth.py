@@ -10,7 +10,7 @@ from twisted.internet import defer
 from personium_dav.auth.tokens import TokenService
 from personium_dav.config import Config
 
-from .helpers import BOX, DavTestCase
+from .helpers import BOX, DavTestCase, grant
 
 REALM = "http://localhost/cell1/"
 TOKEN_URL = "/cell1/__token"
@@ -31,13 +31,8 @@ class AuthTestCase(DavTestCase):
         accounts.add_role("cell1", "editor")
         accounts.add_account("cell1", "me", "right-pw", ["editor"])
         # the role may do anything in the box
-        from personium_dav.auth.privileges import ACL_KEY, Ace, serialize_acl
 
-        tree = self.server.tree
-        box = tree.box_dir("cell1", "box1")
-        txn = tree.props(box).begin()
-        txn.set("", ACL_KEY, serialize_acl([Ace("editor", frozenset({"all"}))]))
-        txn.commit()
+        grant(self.server, "editor")
 
     def assert401(self, answer, code):
         self.assertError(answer, 401, code)

@@ -10,6 +10,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from zope.interface.verify import verifyObject
 
 from personium_dav.web import envelope
+from personium_dav.web.state import IRequestState, RequestState
 from personium_dav.ops import eventlog
 from personium_dav.auth.accounts import AccountError, AccountStore, AuthFailure
 from personium_dav.auth.checker import CredentialChecker, credentials
@@ -304,7 +305,7 @@ class EnvelopePartsTests(unittest.TestCase):
         request.uri = b"/cell1/box1/a?x=1&p_cookie_peer=SECRETPEER"
         request.clientproto = b"HTTP/1.1"
         request.code, request.sentLength = 200, 0
-        setattr(request, envelope.STATE, envelope.State("KEY_1"))
+        request.getComponent = {IRequestState: RequestState("KEY_1")}.get
         line = envelope.access_log_formatter("[ts]", request)
         self.assertNotIn("SECRETPEER", line)
         self.assertTrue(line.endswith('"KEY_1"'), line)

@@ -350,8 +350,9 @@ class CopyMoveTests(Scene):
 
     @defer.inlineCallbacks
     def test_overwrite_f(self):
+        yield self.mkcol(BOX + "other")
         for method in ("COPY", "MOVE"):
-            for target in (BOX + "top.txt", BOX + "col"):
+            for target in (BOX + "top.txt", BOX + "other"):
                 answer = yield self.move(BOX + "col/f.txt", target, {"Overwrite": "F"}, method)
                 self.assertError(answer, 412, "PR412-DV-0002",
                                  'Overwrite header is "F" and the destination URL is '

@@ -210,9 +210,12 @@ class ConditionTests(DavSteps):
     def test_if_match_on_get(self):
         answer = yield self.request("GET", BOX + "f.txt", headers={"If-Match": '"1-1"'})
         self.assertError(answer, 412, "PR412-DV-0001", NO_MATCH)
-        for value in [self.etag, "*", "W/" + self.etag]:
+        for value in [self.etag, "*"]:
             answer = yield self.request("GET", BOX + "f.txt", headers={"If-Match": value})
             self.assertEqual(answer.code, 200, value)
+        # If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches
+        answer = yield self.request("GET", BOX + "f.txt", headers={"If-Match": "W/" + self.etag})
+        self.assertError(answer, 412, "PR412-DV-0001", NO_MATCH)
 
     @defer.inlineCallbacks
     def test_if_match_on_put(self):
@@ -220,8 +223,11 @@ class ConditionTests(DavSteps):
                                     {"If-Match": '"1-1"', "Content-Type": "text/plain"})
         self.assertError(answer, 412, "PR412-DV-0001", NO_MATCH)
         self.assertEqual((yield self.body_of(BOX + "f.txt")), b"0123456789")
+        answer = yield self.request("PUT", BOX + "f.txt", b"lost",
+                                    {"If-Match": "W/" + self.etag, "Content-Type": "text/plain"})
+        self.assertError(answer, 412, "PR412-DV-0001", NO_MATCH)  # compared strongly
         etag = self.etag
-        for value in ["{}", "*", "W/{}", '"7-7", {}']:
+        for value in ["{}", "*", '"7-7", {}']:
             answer = yield self.put(BOX + "f.txt", b"new", headers={"If-Match": value.format(etag)},
                                     status=(204,))
             etag = answer.header("etag")  # the old tag no longer matches

@@ -17,7 +17,7 @@ from personium_dav.auth.privileges import Ace, acl_body
 from personium_dav.web.methods import propfind as propfind_method
 from personium_dav.web.site import makeResource
 from personium_dav.store import layout, listing
-from personium_dav.store.props import SidecarPropertyStore
+from personium_dav.store.props import Sidecars
 from personium_dav.store.tree import Tree, now_ms
 
 from .helpers import BOX, NS, DavTestCase
@@ -36,10 +36,11 @@ def note(text):
 def _child_set(directory, member, text):
     """Another server process's PROPPATCH: a sidecar commit under the lock."""
     tree = Tree(os.path.dirname(directory), durable=False)
+    fid = layout.read_meta(os.path.join(directory, member)).get("i", "") if member else ""
     with tree.locked(directory):
-        txn = SidecarPropertyStore(directory, durable=False).begin()
-        txn.set(member, (T, "note"), note(text))
-        txn.touch(member, now_ms())
+        txn = tree.sidecars.begin(directory)
+        txn.set(member, fid, (T, "note"), note(text))
+        txn.touch(member, fid, now_ms())
         txn.commit()
 
 
@@ -103,11 +104,11 @@ class FilesystemFactsTests(SynchronousTestCase):
     def test_sidecar_commit_bumps_its_directory_ctime(self):
         """A subcollection is known by its directory's stat: its own state is
         its sidecar, which a commit replaces by a rename inside it."""
-        store = SidecarPropertyStore(self.dir, durable=False)
+        store = Sidecars(durable=False)
         for text in ("one", "two"):
             before = self.stat(self.dir)
-            txn = store.begin()
-            txn.set("", (T, "note"), note(text))
+            txn = store.begin(self.dir)
+            txn.set("", "", (T, "note"), note(text))
             txn.commit()
             after = self.stat(self.dir)
             self.assertEqual(before[0], after[0])
@@ -142,7 +143,6 @@ class ListingCacheTests(DavTestCase):
     def setUp(self):
         DavTestCase.setUp(self)
         self.patch(layout, "SETTLE_NS", 0)
-        self.addCleanup(listing.clear)
         self.box = os.path.join(self.data, "cell1", "box1")
 
     def disk(self, *names):
@@ -499,7 +499,6 @@ class FreshMembersTests(DavTestCase):
 
     def setUp(self):
         DavTestCase.setUp(self)
-        self.addCleanup(listing.clear)
 
     @defer.inlineCallbacks
     def test_fresh_members_read_in_full(self):
@@ -514,17 +513,17 @@ class FreshMembersTests(DavTestCase):
             self.assertEqual(answer.code, 207)
         self.assertEqual(len(calls), 6)
         directory = os.path.join(self.data, "cell1", "box1", "c")
-        self.assertEqual([r for r in listing._dirs[directory].records if r is not None], [])
+        dirs = self.server.store.tree.listings._dirs
+        self.assertEqual([r for r in dirs[directory].records if r is not None], [])
 
 
 class CapacityTests(SynchronousTestCase):
     def setUp(self):
         self.patch(layout, "SETTLE_NS", 0)
-        self.patch(listing, "CAPACITY", 5)
-        self.addCleanup(listing.clear)
-        listing.clear()
         self.root = os.path.abspath(self.mktemp())
         self.tree = Tree(self.root, durable=False)
+        self.tree.listings.capacity = 5
+        self.listings = self.tree.listings
 
     def collection(self, name, members):
         directory = os.path.join(self.root, name)
@@ -538,14 +537,14 @@ class CapacityTests(SynchronousTestCase):
         a, b, c = (self.collection(n, 2) for n in "abc")
         for directory in (a, b, a, c):
             self.assertEqual(len(self.tree.members(directory)), 2)
-        self.assertEqual(list(listing._dirs), [a, c])
-        self.assertLessEqual(listing._size, listing.CAPACITY)
+        self.assertEqual(list(self.listings._dirs), [a, c])
+        self.assertLessEqual(self.listings._size, self.listings.capacity)
 
     def test_larger_than_capacity_not_remembered(self):
         big = self.collection("big", 6)
         self.assertEqual([i.name for i in self.tree.members(big)],
                          ["m%d" % i for i in range(6)])
-        self.assertEqual(list(listing._dirs), [])
+        self.assertEqual(list(self.listings._dirs), [])
 
     def test_same_listing_while_nothing_changes(self):
         a = self.collection("a", 3)

@@ -283,7 +283,7 @@ class LockTestCase(DavTestCase):
     def setUp(self):
         DavTestCase.setUp(self)
         self.clock = Clock(1_800_000_000.0)
-        self.server.locks.clock = self.clock
+        self.server.store.locks.clock = self.clock
         for method, path, body in (("PUT", "a.txt", b"a"), ("MKCOL", "col", b""),
                                    ("PUT", "col/m.txt", b"m")):
             answer = yield self.request(method, BOX + path, body)
@@ -592,7 +592,7 @@ class WritesOnLockedResources(LockTestCase):
         answer = yield self.request("DELETE", BOX + "col", headers=dict(
             with_token(member.token, BOX + "col/m.txt"), **{"X-Personium-Recursive": "true"}))
         self.assertEqual(answer.code, 204, answer.body)
-        self.assertEqual(self.server.locks.read("cell1", "box1"), [])
+        self.assertEqual(self.server.store.locks.read("cell1", "box1"), [])
 
     @defer.inlineCallbacks
     def test_the_token_of_another_principal_does_not_count(self):
@@ -725,7 +725,7 @@ class UnlockTests(LockTestCase):
         lock = yield self.lock("col")
         answer = yield self.unlock("col/m.txt", "<%s>" % lock.token)
         self.assertEqual(answer.code, 204, answer.body)
-        self.assertEqual(self.server.locks.read("cell1", "box1"), [])
+        self.assertEqual(self.server.store.locks.read("cell1", "box1"), [])
 
     @defer.inlineCallbacks
     def test_refusals(self):
@@ -770,7 +770,7 @@ class UnlockTests(LockTestCase):
         answer = yield self.request("UNLOCK", BOX + "a.txt", anonymous=True,
                                     headers={"Lock-Token": "<%s>" % mine.token})
         self.assertError(answer, 401, "PR401-AU-0001")
-        self.assertEqual(len(self.server.locks.read("cell1", "box1")), 1)
+        self.assertEqual(len(self.server.store.locks.read("cell1", "box1")), 1)
 
 
 class LockPrivileges(LockTestCase):
@@ -886,7 +886,7 @@ class LocksFollowTheTree(LockTestCase):
         lock = yield self.lock("a.txt")
         self.assertEqual((yield self.status("DELETE", "a.txt", headers=with_token(lock.token))),
                          204)
-        self.assertEqual(self.server.locks.read("cell1", "box1"), [])
+        self.assertEqual(self.server.store.locks.read("cell1", "box1"), [])
         self.assertEqual((yield self.status("PUT", "a.txt", b"again")), 201)
         self.assertEqual((yield self.discovered("a.txt")), {BOX + "a.txt": []})
 
@@ -899,7 +899,7 @@ class LocksFollowTheTree(LockTestCase):
         self.assertEqual((yield self.discovered("b.txt")), {BOX + "b.txt": []})
         self.assertEqual((yield self.status("PUT", "b.txt", b"x")), 204)
         self.assertEqual((yield self.status("PUT", "a.txt", b"x")), 201)
-        self.assertEqual(self.server.locks.read("cell1", "box1"), [])
+        self.assertEqual(self.server.store.locks.read("cell1", "box1"), [])
 
     @defer.inlineCallbacks
     def test_move_of_a_collection_with_locked_members(self):
@@ -910,7 +910,7 @@ class LocksFollowTheTree(LockTestCase):
                    "Destination": BOX + "moved"}
         answer = yield self.request("MOVE", BOX + "col", headers=headers)
         self.assertEqual(answer.code, 201, answer.body)
-        self.assertEqual(self.server.locks.read("cell1", "box1"), [])
+        self.assertEqual(self.server.store.locks.read("cell1", "box1"), [])
         self.assertEqual((yield self.status("PUT", "moved/m.txt", b"x")), 204)
 
     @defer.inlineCallbacks
@@ -1064,7 +1064,7 @@ class SharedDataRoot(LockTestCase):
 
     def second(self):
         resource = makeResource(self.data, self.config)
-        resource.server.locks.clock = self.clock
+        resource.server.store.locks.clock = self.clock
         return StubTreq(resource), resource.server
 
     @defer.inlineCallbacks
@@ -1078,7 +1078,7 @@ class SharedDataRoot(LockTestCase):
     @defer.inlineCallbacks
     def test_two_servers(self):
         other, server = self.second()
-        self.assertIsNot(server.locks, self.server.locks)
+        self.assertIsNot(server.store.locks, self.server.store.locks)
         lock = yield self.lock("a.txt")
         self.assertLocked((yield self.through(other, "PUT", "a.txt", b"x")), BOX + "a.txt")
         answer = yield self.through(other, "PUT", "a.txt", b"x", with_token(lock.token))
@@ -1104,7 +1104,7 @@ class SharedDataRoot(LockTestCase):
         answer = yield self.through(other, "LOCK", "col", lockinfo())
         self.assertEqual(answer.code, 200, answer.body)
         self.assertFalse(os.path.exists(os.path.join(box, store.TABLE_TMP)))
-        self.assertEqual(len(self.server.locks.read("cell1", "box1")), 2)
+        self.assertEqual(len(self.server.store.locks.read("cell1", "box1")), 2)
         self.assertEqual((yield self.status("PUT", "a.txt", b"x", with_token(lock.token))), 204)
 
 

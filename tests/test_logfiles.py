@@ -135,7 +135,7 @@ class UnwritableAccessLogTests(unittest.TestCase):
 
         site.doStart()  # opens the access log
         self.addCleanup(site.doStop)
-        self.patch(site._logFile, "write", full)
+        self.patch(site.accessLog, "write", full)
         channel = site.buildProtocol(("127.0.0.1", 40000))
         transport = StringTransport()
         channel.makeConnection(transport)

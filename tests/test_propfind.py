@@ -520,7 +520,7 @@ class PropfindTests(DavMixin, DavTestCase):
         sidecar = os.path.join(self.data, "cell1", "box1", "col", layout.SIDECAR)
         with open(sidecar, "wb") as f:
             f.write(b'<s:sidecar xmlns:s="urn:x-personium-dav:sidecar" version="9.0"/>')
-        props._cache.clear()
+        self.server.store.tree.sidecars.forget()
         for path, depth in ((BOX + "col", "0"), (BOX + "col/", "1"), (BOX, "1")):
             answer = yield self.propfind(path, depth)
             self.assertError(answer, 500, "PR500-SV-0000")

@@ -1,20 +1,17 @@
-"""The dead-property stores: one conformance mixin run against every
-``IPropertyStore``, the sidecar's own guarantees, and lost-update freedom
-of read-modify-write under ``Tree.locked`` across threads and processes."""
+"""The sidecars: their own guarantees (round trips, the file, versions,
+the cache and when it is trusted, file ids), and lost-update freedom of
+read-modify-write under ``Tree.locked`` across threads and processes."""
 import multiprocessing
 import os
 import threading
 
 from lxml import etree
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface.verify import verifyObject
 
-from personium_dav.interfaces import IPropertyStore, IPropertyTransaction
-from personium_dav.store import layout, props
-from personium_dav.store.props import (CorruptSidecar, Entry, MemoryPropertyStore,
-                                       SidecarPropertyStore)
-from personium_dav.store.tree import Tree
 from personium_dav.dav.xmlutil import freeze, parse
+from personium_dav.store import layout
+from personium_dav.store.props import CorruptSidecar, Entry, Sidecars, find
+from personium_dav.store.tree import Tree
 
 T = "urn:t"
 A, B, C = (T, "a"), (T, "b"), (T, "c")
@@ -42,325 +39,315 @@ TRICKY = [  # (key, value): the key is always the value's own name
 ]
 
 
-class StoreConformanceMixin:
-    """What every IPropertyStore does. Subclasses define ``make_store()`` and
-    ``reopen(store)`` (the same data seen afresh, as another reader would)."""
+def props_of(state, name="", fid=""):
+    entry = find(state, name, fid)
+    return entry.props if entry is not None else None
 
-    def test_interfaces(self):
-        store = self.make_store()
-        self.assertTrue(verifyObject(IPropertyStore, store))
-        txn = store.begin()
-        self.assertTrue(verifyObject(IPropertyTransaction, txn))
-        txn.abort()
+
+class SidecarTests(SynchronousTestCase):
+    def setUp(self):
+        self.directory = os.path.abspath(self.mktemp())
+        os.makedirs(self.directory)
+        self.sidecars = Sidecars()
+        self.path = os.path.join(self.directory, layout.SIDECAR)
+
+    def read(self):
+        return self.sidecars.read(self.directory)
+
+    def reread(self):
+        """The same file seen afresh, as another process would."""
+        return Sidecars().read(self.directory)
+
+    def both(self):
+        return (self.read(), self.reread())
+
+    def begin(self):
+        return self.sidecars.begin(self.directory)
+
+    def commit(self, member, key, v, fid=""):
+        txn = self.begin()
+        txn.set(member, fid, key, v)
+        txn.touch(member, fid, 1)
+        return txn.commit()
 
     def test_empty(self):
-        store = self.make_store()
-        self.assertEqual(dict(store.read()), {})
-        self.assertEqual(dict(self.reopen(store).read()), {})
+        for state in self.both():
+            self.assertEqual(dict(state), {})
 
     def test_set_commit_visible(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.set("f.txt", B, VB)
-        self.assertEqual(txn.state[""].props, {A: V1})
+        txn = self.begin()
+        txn.set("", "", A, V1)
+        txn.set("f.txt", "id1", B, VB)
+        self.assertEqual(props_of(txn.state), {A: V1})
         txn.commit()
-        for s in (store, self.reopen(store)):
-            state = s.read()
+        for state in self.both():
             self.assertEqual(set(state), {"", "f.txt"})
-            self.assertEqual(state[""].props, {A: V1})
-            self.assertEqual(state["f.txt"].props, {B: VB})
+            self.assertEqual(props_of(state), {A: V1})
+            self.assertEqual(props_of(state, "f.txt", "id1"), {B: VB})
+            self.assertIsNone(find(state, "f.txt", ""))  # another file's entry
 
     def test_set_replaces_and_keeps_order(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.set("", B, VB)
+        txn = self.begin()
+        txn.set("", "", A, V1)
+        txn.set("", "", B, VB)
         txn.commit()
-        txn = store.begin()
-        txn.set("", A, V2)
+        txn = self.begin()
+        txn.set("", "", A, V2)
         txn.commit()
-        for s in (store, self.reopen(store)):
-            self.assertEqual(list(s.read()[""].props.items()), [(A, V2), (B, VB)])
+        for state in self.both():
+            self.assertEqual(list(props_of(state).items()), [(A, V2), (B, VB)])
 
     def test_remove(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.set("", B, VB)
+        txn = self.begin()
+        txn.set("", "", A, V1)
+        txn.set("", "", B, VB)
         txn.commit()
-        txn = store.begin()
-        txn.remove("", A)
-        txn.remove("", C)  # absent: not an error
-        txn.remove("nobody", A)
+        txn = self.begin()
+        txn.remove("", "", A)
+        txn.remove("", "", C)  # absent: not an error
+        txn.remove("nobody", "x", A)
         txn.commit()
-        for s in (store, self.reopen(store)):
-            self.assertEqual(s.read()[""].props, {B: VB})
+        for state in self.both():
+            self.assertEqual(props_of(state), {B: VB})
 
     def test_document_order_within_a_transaction(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.remove("", A)
-        txn.set("", B, VB)
-        txn.remove("", B)
-        txn.set("", B, VB)
+        txn = self.begin()
+        txn.set("", "", A, V1)
+        txn.remove("", "", A)
+        txn.set("", "", B, VB)
+        txn.remove("", "", B)
+        txn.set("", "", B, VB)
         txn.commit()
-        self.assertEqual(self.reopen(store).read()[""].props, {B: VB})
+        self.assertEqual(props_of(self.reread()), {B: VB})
 
     def test_touch(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.touch("f.txt", 1000)
+        txn = self.begin()
+        txn.touch("f.txt", "i", 1000)
         txn.commit()
-        first = self.reopen(store).read()["f.txt"]
+        first = find(self.reread(), "f.txt", "i")
         self.assertEqual((first.version, first.modified), (1, 1000))
-        txn = store.begin()
-        txn.set("f.txt", A, V1)
-        txn.touch("f.txt", 2000)
+        txn = self.begin()
+        txn.set("f.txt", "i", A, V1)
+        txn.touch("f.txt", "i", 2000)
         txn.commit()
-        second = self.reopen(store).read()["f.txt"]
+        second = find(self.reread(), "f.txt", "i")
         self.assertEqual((second.version, second.modified), (2, 2000))
         self.assertEqual(second.props, {A: V1})
 
-    def test_drop(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("f.txt", A, V1)
-        txn.set("g.txt", B, VB)
+    def test_keep(self):
+        """Two files' entries under one name (one replacing the other), and
+        dropping all but one, or all."""
+        txn = self.begin()
+        txn.set("f.txt", "old", A, V1)
+        txn.set("f.txt", "new", A, V2)
+        txn.set("g.txt", "g", B, VB)
         txn.commit()
-        txn = store.begin()
-        txn.drop("f.txt")
-        txn.drop("never.txt")
+        for state in self.both():
+            self.assertEqual(props_of(state, "f.txt", "old"), {A: V1})
+            self.assertEqual(props_of(state, "f.txt", "new"), {A: V2})
+        txn = self.begin()
+        txn.keep("f.txt", ("new",))
+        txn.keep("g.txt")
+        txn.keep("never.txt")
         txn.commit()
-        for s in (store, self.reopen(store)):
-            self.assertEqual(set(s.read()), {"g.txt"})
+        for state in self.both():
+            self.assertEqual(set(state), {"f.txt"})
+            self.assertEqual([e.fid for e in state["f.txt"]], ["new"])
 
-    def test_adopt(self):
-        store = self.make_store()
+    def test_put(self):
         entry = Entry(props={A: V1, B: VB}, version=7, modified=1234, created=1000,
                       kind="service")
-        txn = store.begin()
-        txn.adopt("", entry)
-        txn.adopt("m.js", Entry(props=dict(TRICKY[:1]), version=3, modified=99))
+        txn = self.begin()
+        txn.put("", "", entry)
+        txn.put("m.js", "i", Entry(props=dict(TRICKY[:1]), version=3, modified=99))
         txn.commit()
-        state = self.reopen(store).read()
-        self.assertEqual(state[""], entry)
-        self.assertEqual(state["m.js"], Entry(props=dict(TRICKY[:1]), version=3, modified=99))
-
-    def test_abort_leaves_state_unchanged(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.commit()
-        before = dict(store.read())
-        txn = store.begin()
-        txn.set("", A, V2)
-        txn.set("", B, VB)
-        txn.drop("")
-        txn.touch("x", 5)
-        txn.abort()
-        for s in (store, self.reopen(store)):
-            self.assertEqual(dict(s.read()), before)
-            self.assertEqual(s.read()[""].props, {A: V1})
+        state = self.reread()
+        self.assertEqual(find(state, ""), entry)
+        self.assertEqual(find(state, "m.js", "i"),
+                         Entry(props=dict(TRICKY[:1]), version=3, modified=99, fid="i"))
 
     def test_staged_changes_invisible_before_commit(self):
-        store = self.make_store()
-        txn = store.begin()
-        txn.set("", A, V1)
+        txn = self.begin()
+        txn.set("", "", A, V1)
         txn.commit()
-        snapshot = store.read()
-        txn = store.begin()
-        txn.set("", A, V2)
-        txn.set("new", B, VB)
-        txn.drop("")
-        self.assertEqual(store.read()[""].props, {A: V1})
-        self.assertNotIn("new", store.read())
-        self.assertEqual(self.reopen(store).read()[""].props, {A: V1})
-        self.assertEqual(snapshot[""].props, {A: V1})  # published entries never mutate
+        snapshot = self.read()
+        txn = self.begin()
+        txn.set("", "", A, V2)
+        txn.set("new", "n", B, VB)
+        txn.keep("")
+        self.assertEqual(props_of(self.read()), {A: V1})
+        self.assertNotIn("new", self.read())
+        self.assertEqual(props_of(self.reread()), {A: V1})
+        self.assertEqual(props_of(snapshot), {A: V1})  # published entries never mutate
         txn.commit()
-        self.assertEqual(set(store.read()), {"new"})
-        self.assertEqual(snapshot[""].props, {A: V1})
+        self.assertEqual(set(self.read()), {"new"})
+        self.assertEqual(props_of(snapshot), {A: V1})
 
     def test_values_round_trip_byte_exactly(self):
-        store = self.make_store()
-        txn = store.begin()
+        txn = self.begin()
         for key, v in TRICKY:
-            txn.set("", key, v)
-            txn.set("a&b'\U0001F600.txt", key, v)
+            txn.set("", "", key, v)
+            txn.set("a&b'\U0001F600.txt", "i", key, v)
         txn.commit()
-        for s in (store, self.reopen(store)):
-            state = s.read()
-            for member in ("", "a&b'\U0001F600.txt"):
-                self.assertEqual(list(state[member].props.items()), TRICKY)
+        for state in self.both():
+            self.assertEqual(list(props_of(state).items()), TRICKY)
+            self.assertEqual(list(props_of(state, "a&b'\U0001F600.txt", "i").items()), TRICKY)
 
     def test_member_names(self):
-        store = self.make_store()
         names = ["日本語.txt", "a&b.js", "q'uote", "\U0001F600", "x" * 256]
-        txn = store.begin()
+        txn = self.begin()
         for name in names:
-            txn.set(name, A, V1)
+            txn.set(name, "i", A, V1)
         txn.commit()
-        self.assertEqual(set(self.reopen(store).read()), set(names))
-
-
-class MemoryStoreTests(StoreConformanceMixin, SynchronousTestCase):
-    def make_store(self):
-        return MemoryPropertyStore()
-
-    def reopen(self, store):
-        return store
-
-
-class SidecarStoreTests(StoreConformanceMixin, SynchronousTestCase):
-    def make_store(self):
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        return SidecarPropertyStore(directory)
-
-    def reopen(self, store):
-        """A new store object with the shared cache emptied: read from disk."""
-        props._cache.pop(store.path, None)
-        return SidecarPropertyStore(store.directory)
-
-    def commit(self, store, member, key, v):
-        txn = store.begin()
-        txn.set(member, key, v)
-        txn.touch(member, 1)
-        return txn.commit()
+        self.assertEqual(set(self.reread()), set(names))
 
     def test_no_file_until_first_commit(self):
-        store = self.make_store()
-        store.read()
-        txn = store.begin()
-        txn.set("", A, V1)
-        txn.abort()
-        self.assertFalse(os.path.exists(store.path))
+        self.read()
+        txn = self.begin()
+        txn.set("", "", A, V1)
+        self.assertFalse(os.path.exists(self.path))
 
     def test_file_layout(self):
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        self.commit(store, "f.txt", B, VB)
-        self.assertEqual(os.path.basename(store.path), layout.SIDECAR)
-        root = etree.parse(store.path).getroot()
+        self.commit("", A, V1)
+        self.commit("f.txt", B, VB, fid="xyz")
+        root = etree.parse(self.path).getroot()
         self.assertEqual(root.tag, "{urn:x-personium-dav:sidecar}sidecar")
-        self.assertRegex(root.get("version"), r"^1\.\d+$")
+        self.assertRegex(root.get("version"), r"^2\.\d+$")
         self.assertEqual([c.tag.split("}")[1] for c in root], ["self", "member"])
         self.assertEqual(root[1].get("name"), "f.txt")
+        self.assertEqual(root[1].get("id"), "xyz")
         self.assertEqual(root[1].get("version"), "1")
         self.assertEqual(freeze(root[0][0]), V1)
 
+    def test_version_1_still_read(self):
+        """A sidecar written before file ids: its members match files without one."""
+        with open(self.path, "wb") as f:
+            f.write(b'<?xml version="1.0" encoding="utf-8"?>\n'
+                    b'<s:sidecar xmlns:s="urn:x-personium-dav:sidecar" version="1.0">'
+                    b'<s:member name="f.txt" version="2" modified="5">'
+                    + V1 + b"</s:member></s:sidecar>")
+        self.assertEqual(props_of(self.reread(), "f.txt", ""), {A: V1})
+
     def test_temporary_file_does_not_remain(self):
-        store = self.make_store()
         for i in range(3):
-            self.commit(store, "", A, V1 if i % 2 else V2)
-            self.assertEqual(sorted(os.listdir(store.directory)), [layout.SIDECAR])
+            self.commit("", A, V1 if i % 2 else V2)
+            self.assertEqual(sorted(os.listdir(self.directory)), [layout.SIDECAR])
 
     def test_non_durable_commit_also_atomic(self):
-        directory = os.path.abspath(self.mktemp())
-        os.makedirs(directory)
-        store = SidecarPropertyStore(directory, durable=False)
-        self.commit(store, "", A, V1)
-        self.assertEqual(os.listdir(directory), [layout.SIDECAR])
-        self.assertEqual(self.reopen(store).read()[""].props, {A: V1})
+        self.sidecars = Sidecars(durable=False)
+        self.commit("", A, V1)
+        self.assertEqual(os.listdir(self.directory), [layout.SIDECAR])
+        self.assertEqual(props_of(self.reread()), {A: V1})
 
-    def write_raw(self, store, data):
-        with open(store.path, "wb") as f:
+    def write_raw(self, data):
+        with open(self.path, "wb") as f:
             f.write(data)
-        props._cache.pop(store.path, None)
 
     def test_unknown_major_version_refused(self):
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        data = open(store.path, "rb").read()
-        self.assertIn(b'version="1.0"', data)
-        self.write_raw(store, data.replace(b'version="1.0"', b'version="2.0"', 1))
-        self.assertRaises(CorruptSidecar, SidecarPropertyStore(store.directory).read)
-        self.write_raw(store, data.replace(b' version="1.0"', b"", 1))
-        self.assertRaises(CorruptSidecar, SidecarPropertyStore(store.directory).read)
+        self.commit("", A, V1)
+        data = open(self.path, "rb").read()
+        self.assertIn(b'version="2.0"', data)
+        self.write_raw(data.replace(b'version="2.0"', b'version="3.0"', 1))
+        self.assertRaises(CorruptSidecar, self.reread)
+        self.write_raw(data.replace(b' version="2.0"', b"", 1))
+        self.assertRaises(CorruptSidecar, self.reread)
 
     def test_newer_minor_version_read(self):
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        data = open(store.path, "rb").read()
-        self.write_raw(store, data.replace(b'version="1.0"', b'version="1.9"', 1))
-        self.assertEqual(SidecarPropertyStore(store.directory).read()[""].props, {A: V1})
+        self.commit("", A, V1)
+        data = open(self.path, "rb").read()
+        self.write_raw(data.replace(b'version="2.0"', b'version="2.9"', 1))
+        self.assertEqual(props_of(self.reread()), {A: V1})
 
     def test_not_a_sidecar_refused(self):
-        store = self.make_store()
         for data in (b"<half", b"<other/>", b"", b'<s:sidecar xmlns:s="urn:wrong" version="1.0"/>'):
-            self.write_raw(store, data)
-            self.assertRaises(CorruptSidecar, SidecarPropertyStore(store.directory).read)
+            self.write_raw(data)
+            self.assertRaises(CorruptSidecar, self.reread)
 
     def test_cache_revalidates_after_another_process_commits(self):
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        self.assertEqual(store.read()[""].props, {A: V1})  # cached now
+        self.commit("", A, V1)
+        self.assertEqual(props_of(self.read()), {A: V1})  # cached now
         # Another process: its commit cannot touch this process's cache.
         # The new value has the same size, so only the stat key tells.
         self.assertEqual(len(V1), len(value('<x:a xmlns:x="urn:t">ONE</x:a>')))
-        run_in_child(_child_commit, store.directory, "ONE")
-        self.assertEqual(store.read()[""].props, {A: value('<x:a xmlns:x="urn:t">ONE</x:a>')})
-        self.assertEqual(SidecarPropertyStore(store.directory).read()[""].props,
-                         {A: value('<x:a xmlns:x="urn:t">ONE</x:a>')})
+        run_in_child(_child_commit, self.directory, "ONE")
+        self.assertEqual(props_of(self.read()), {A: value('<x:a xmlns:x="urn:t">ONE</x:a>')})
 
     def test_cache_key_holds_ctime(self):
         """Bytes rewritten in place with size and mtime kept: the ctime tells."""
         self.patch(layout, "SETTLE_NS", 0)
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        self.assertEqual(store.read()[""].props, {A: V1})
-        self.assertTrue(props._cache[store.path][3])  # settled: the stat key is trusted
-        st = os.stat(store.path)
-        data = open(store.path, "rb").read()
-        with open(store.path, "r+b") as f:
+        self.commit("", A, V1)
+        self.assertEqual(props_of(self.read()), {A: V1})
+        self.assertTrue(self.sidecars._cache[self.path][3])  # settled: the key is trusted
+        st = os.stat(self.path)
+        data = open(self.path, "rb").read()
+        with open(self.path, "r+b") as f:
             f.write(data.replace(b">one<", b">two<"))
-        os.utime(store.path, ns=(st.st_atime_ns, st.st_mtime_ns))
-        self.assertEqual(os.stat(store.path).st_size, st.st_size)
-        self.assertEqual(store.read()[""].props, {A: V2})
+        os.utime(self.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.assertEqual(os.stat(self.path).st_size, st.st_size)
+        self.assertEqual(props_of(self.read()), {A: V2})
 
     def test_unsettled_stat_key_not_trusted(self):
         """A stat key younger than SETTLE_NS can repeat after a replacement
         (reused inode, coarse ctime): such a hit is checked against the bytes."""
-        store = self.make_store()
-        self.commit(store, "", A, V1)
-        key, state, data, settled = props._cache[store.path]
+        self.commit("", A, V1)
+        key, state, data, settled = self.sidecars._cache[self.path]
         self.assertFalse(settled)  # just written
-        stale = {"": Entry(props={A: V2})}
-        props._cache[store.path] = (key, stale, b"older bytes", False)
-        self.assertEqual(store.read()[""].props, {A: V1})
-        props._cache[store.path] = (key, stale, b"older bytes", True)
-        self.assertIs(store.read(), stale)  # a settled key is trusted
+        stale = {"": (Entry(props={A: V2}),)}
+        self.sidecars._cache[self.path] = (key, stale, b"older bytes", False)
+        self.assertEqual(props_of(self.read()), {A: V1})
+        self.sidecars._cache[self.path] = (key, stale, b"older bytes", True)
+        self.assertIs(self.read(), stale)  # a settled key is trusted
 
-    def test_cache_shared_by_store_objects(self):
-        store = self.make_store()
-        other = SidecarPropertyStore(store.directory)
-        self.commit(other, "", A, V1)
-        self.assertEqual(store.read()[""].props, {A: V1})
-        self.assertIs(store.read(), other.read())
+    def test_inline_read_misses_instead_of_parsing(self):
+        """On the reactor thread a small sidecar is parsed at once, a large
+        one never (``Miss``: the caller reads it in a thread); once cached,
+        its bytes are only compared."""
+        from personium_dav.store import props
+
+        self.commit("", A, V1)
+        self.assertEqual(props_of(Sidecars().read(self.directory, True)), {A: V1})
+        big = value('<x:a xmlns:x="urn:t">%s</x:a>' % ("v" * props.INLINE_PARSE))
+        self.commit("", A, big)
+        self.assertRaises(props.Miss, Sidecars().read, self.directory, True)
+        self.assertEqual(props_of(self.sidecars.read(self.directory, True)), {A: big})
+
+    def test_cache_is_bounded(self):
+        """Least recently read sidecars go first once the bytes pass the budget."""
+        sidecars = Sidecars(durable=False, budget=3000)
+        directories = []
+        for i in range(6):
+            d = os.path.join(self.directory, "d%d" % i)
+            os.mkdir(d)
+            txn = sidecars.begin(d)
+            txn.set("", "", A, value('<x:a xmlns:x="urn:t">%s</x:a>' % ("v" * 500)))
+            txn.commit()
+            directories.append(d)
+        self.assertLessEqual(sidecars._size, 3000)
+        self.assertLess(len(sidecars._cache), 6)
+        self.assertIn(os.path.join(directories[-1], layout.SIDECAR), sidecars._cache)
 
     def test_parses_after_many_commits(self):
-        store = self.make_store()
         expected = {}
         for i in range(150):
             member = "" if i % 3 == 0 else "m%d.txt" % (i % 7)
+            fid = "" if member == "" else "i"
             key = (T, "k%d" % (i % 11))
             v = value('<x:k%d xmlns:x="urn:t" n="%d">%s</x:k%d>'
                       % (i % 11, i, "\U0001F600" * (i % 5), i % 11))
-            txn = store.begin()
+            txn = self.begin()
             if i % 13 == 12 and member in expected:
-                txn.drop(member)
+                txn.keep(member)
                 expected.pop(member)
             else:
-                txn.set(member, key, v)
-                txn.touch(member, i)
+                txn.set(member, fid, key, v)
+                txn.touch(member, fid, i)
                 expected.setdefault(member, {})[key] = v
             txn.commit()
-        root = etree.parse(store.path).getroot()  # well-formed
+        root = etree.parse(self.path).getroot()  # well-formed
         self.assertEqual(len(root), len(expected))
-        state = self.reopen(store).read()
-        self.assertEqual({m: e.props for m, e in state.items()}, expected)
-        self.assertEqual(sorted(os.listdir(store.directory)), [layout.SIDECAR])
+        state = self.reread()
+        self.assertEqual({m: e[0].props for m, e in state.items()}, expected)
+        self.assertEqual(sorted(os.listdir(self.directory)), [layout.SIDECAR])
 
 
 def run_in_child(target, *args):
@@ -372,9 +359,8 @@ def run_in_child(target, *args):
 
 
 def _child_commit(directory, text):
-    store = SidecarPropertyStore(directory)
-    txn = store.begin()
-    txn.set("", A, value('<x:a xmlns:x="urn:t">%s</x:a>' % text))
+    txn = Sidecars().begin(directory)
+    txn.set("", "", A, value('<x:a xmlns:x="urn:t">%s</x:a>' % text))
     txn.commit()
 
 
@@ -386,20 +372,18 @@ def _increment(tree, directory, worker, rounds):
     worker per round, and a counter every worker increments."""
     for i in range(rounds):
         with tree.locked(directory):
-            store = tree.props(directory)
-            txn = store.begin()
-            entry = txn.state.get("")
+            txn = tree.sidecars.begin(directory)
+            entry = txn.entry("")
             current = entry.props.get(COUNTER) if entry else None
             n = int(etree.fromstring(current).text) if current else 0
-            txn.set("", COUNTER, value('<c:n xmlns:c="urn:c">%d</c:n>' % (n + 1)))
-            txn.set("", (T, "w%d-%d" % (worker, i)), value('<x:w%d-%d xmlns:x="urn:t"/>'
-                                                          % (worker, i)))
-            txn.touch("", i)
+            txn.set("", "", COUNTER, value('<c:n xmlns:c="urn:c">%d</c:n>' % (n + 1)))
+            txn.set("", "", (T, "w%d-%d" % (worker, i)), value('<x:w%d-%d xmlns:x="urn:t"/>'
+                                                              % (worker, i)))
+            txn.touch("", "", i)
             txn.commit()
 
 
 def _process_worker(root, directory, worker, rounds):
-    props._cache.clear()
     _increment(Tree(root), directory, worker, rounds)
 
 
@@ -412,8 +396,7 @@ class LockedReadModifyWriteTests(SynchronousTestCase):
         os.makedirs(self.directory)
 
     def check(self):
-        props._cache.pop(os.path.join(self.directory, layout.SIDECAR), None)
-        entry = SidecarPropertyStore(self.directory).read()[""]
+        entry = find(Sidecars().read(self.directory), "")
         total = self.WORKERS * self.ROUNDS
         names = {k for k in entry.props if k != COUNTER}
         self.assertEqual(names, {(T, "w%d-%d" % (w, i)) for w in range(self.WORKERS)

@@ -288,8 +288,6 @@ def acl_body(aces, cell_url):
 # -- the ACLs along a path ------------------------------------------------------
 
 import functools
-import os
-import stat as _stat
 
 
 @functools.lru_cache(maxsize=4096)
@@ -300,30 +298,3 @@ def _cached(value):
 def acls_of(chain):
     """The ACLs held in a chain of dead-property dicts (``Location.chain``)."""
     return [list(_cached(props[ACL_KEY])) if ACL_KEY in props else [] for props in chain]
-
-
-def acls_along(tree, box_dir, names):
-    """The ACLs of the box and of each existing resource down ``names``
-    (a ``[[Ace]]``, outermost first); stops at the first missing one."""
-    from ..store import layout
-
-    def of(value):
-        return list(_cached(value)) if value else []
-
-    acls = [of(tree.collection_entry(box_dir).props.get(ACL_KEY))]
-    directory = box_dir
-    for i, name in enumerate(names):
-        path = os.path.join(directory, layout.disk_name(name))
-        try:
-            mode = os.lstat(path).st_mode
-        except (OSError, ValueError):  # missing, or a name no file can have (NUL)
-            break
-        if _stat.S_ISDIR(mode):
-            acls.append(of(tree.collection_entry(path).props.get(ACL_KEY)))
-            directory = path
-            continue
-        if _stat.S_ISREG(mode) and i == len(names) - 1:
-            entry = tree.props(directory).read().get(name)
-            acls.append(of(entry.props.get(ACL_KEY)) if entry else [])
-        break
-    return acls

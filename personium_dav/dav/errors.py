@@ -61,24 +61,33 @@ MESSAGES = {
 class DavError(Exception):
     """A request that ends in a Personium error response."""
 
-    def __init__(self, code, *args, headers=None, condition=None):
+    def __init__(self, code, *args, headers=None, condition=None, locks=()):
         super().__init__(code, *args)
         self.code = code
         self.status = int(code[2:5])
         self.message = MESSAGES[code].format(*args)
         self.headers = headers or {}
-        self.condition = condition  # an RFC 4918 precondition element (XML text), or None
+        self.condition = condition  # the local name of an RFC 4918 precondition, or None
+        self.locks = tuple(locks)  # the locks the precondition names (their roots' hrefs)
 
     @property
     def content_type(self):
         return b"application/xml; charset=utf-8" if self.condition else b"application/json"
 
-    def body(self):
+    def body(self, href=None):
+        """The answer's body; ``href(names, collection)`` writes the href of a
+        lock root named by the precondition (``/`` + the names without one)."""
         if self.condition:
+            href = href or (lambda names, collection: "/" + "/".join(names))
+            roots = dict.fromkeys((lk.root, lk.collection) for lk in self.locks)
+            inner = "".join("<D:href>%s</D:href>" % escape(href(list(root), collection))
+                            for root, collection in roots)
+            condition = ("<D:%s>%s</D:%s>" % (self.condition, inner, self.condition) if inner
+                         else "<D:%s/>" % self.condition)
             return ('<?xml version="1.0" encoding="utf-8"?>\n'
                     '<D:error xmlns:D="DAV:" xmlns:p="urn:x-personium:xmlns">%s'
                     '<p:code>%s</p:code><p:message xml:lang="en">%s</p:message></D:error>'
-                    % (self.condition, self.code, escape(self.message))).encode("utf-8")
+                    % (condition, self.code, escape(self.message))).encode("utf-8")
         return json.dumps(
             {"code": self.code, "message": {"lang": "en", "value": self.message}},
             ensure_ascii=False,

@@ -14,10 +14,6 @@ them, so no caller waits for more than the batch after its own.
 """
 import threading
 
-_lock = threading.Lock()
-_queues = {}  # directory -> [_Job] waiting for the next batch
-_busy = set()  # directories with a batch being committed
-
 
 class _Job:
     __slots__ = ("change", "member", "done", "lead", "result", "error")
@@ -29,60 +25,68 @@ class _Job:
         self.result = self.error = None
 
 
-def commit(tree, directory, member, change):
-    """Apply ``change(txn)`` (it touches only ``member``'s entry) to the
-    sidecar of ``directory`` in a shared commit; its return value, or its
-    exception, once the commit holding it is durable."""
-    job = _Job(change, member)
-    with _lock:
-        _queues.setdefault(directory, []).append(job)
-        job.lead = directory not in _busy
-        if job.lead:
-            _busy.add(directory)
-    if not job.lead:
-        job.done.wait()
-    if job.lead:  # set on arrival, or handed over by the previous leader
-        _run_batch(tree, directory)
-    if job.error is not None:
-        raise job.error
-    return job.result
+class GroupCommit:
+    """The batches of one tree's sidecars."""
 
+    def __init__(self, tree):
+        self.tree = tree
+        self._lock = threading.Lock()
+        self._queues = {}  # directory -> [_Job] waiting for the next batch
+        self._busy = set()  # directories with a batch being committed
 
-def _run_batch(tree, directory):
-    with _lock:
-        batch = _queues.pop(directory, [])
-    try:
-        with tree.locked(directory):
-            txn = tree.props(directory).begin()
-            applied = []
+    def commit(self, directory, member, change):
+        """Apply ``change(txn)`` (it touches only ``member``'s entries) to the
+        sidecar of ``directory`` in a shared commit; its return value, or its
+        exception, once the commit holding it is durable."""
+        job = _Job(change, member)
+        with self._lock:
+            self._queues.setdefault(directory, []).append(job)
+            job.lead = directory not in self._busy
+            if job.lead:
+                self._busy.add(directory)
+        if not job.lead:
+            job.done.wait()
+        if job.lead:  # set on arrival, or handed over by the previous leader
+            self._run_batch(directory)
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _run_batch(self, directory):
+        with self._lock:
+            batch = self._queues.pop(directory, [])
+        try:
+            with self.tree.locked(directory):
+                txn = self.tree.sidecars.begin(directory)
+                applied = []
+                for job in batch:
+                    saved = txn.state.get(job.member)
+                    try:
+                        job.result = job.change(txn)
+                        applied.append(job)
+                    except BaseException as e:  # undo this one change only
+                        if saved is None:
+                            txn.state.pop(job.member, None)
+                        else:
+                            txn.state[job.member] = saved
+                        job.error = e
+                if applied:
+                    try:
+                        txn.commit()
+                    except BaseException as e:
+                        for job in applied:
+                            job.error, job.result = e, None
+        except BaseException as e:  # the lock or the read failed: all of them fail
             for job in batch:
-                saved = txn.state.get(job.member)
-                try:
-                    job.result = job.change(txn)
-                    applied.append(job)
-                except BaseException as e:  # undo this one change only
-                    if saved is None:
-                        txn.state.pop(job.member, None)
-                    else:
-                        txn.state[job.member] = saved
-                    job.error = e
-            if applied:
-                try:
-                    txn.commit()
-                except BaseException as e:
-                    for job in applied:
-                        job.error, job.result = e, None
-    except BaseException as e:  # the lock or the read failed: all of them fail
-        for job in batch:
-            if job.error is None:
-                job.error, job.result = e, None
-    finally:
-        with _lock:
-            waiting = _queues.get(directory)
-            if waiting:
-                waiting[0].lead = True  # the next batch is theirs to commit
-                waiting[0].done.set()
-            else:
-                _busy.discard(directory)
-        for job in batch:
-            job.done.set()
+                if job.error is None:
+                    job.error, job.result = e, None
+        finally:
+            with self._lock:
+                waiting = self._queues.get(directory)
+                if waiting:
+                    waiting[0].lead = True  # the next batch is theirs to commit
+                    waiting[0].done.set()
+                else:
+                    self._busy.discard(directory)
+            for job in batch:
+                job.done.set()

@@ -3,19 +3,23 @@
     DATA/{cell}/{box}/...      a box: collections are directories, files files
     DIR/:props.xml             a collection's sidecar (its own and its files' properties)
     DIR/:lock                  the collection's lock file (fcntl.flock), holding its member count
-    DATA/:tmp/                 bodies and collections being built
-    DATA/:trash/               collections being deleted
+    DATA/:tmp/                 bodies and collections being built ({owner}.{uuid})
+    DATA/:trash/               what is being deleted or was moved aside ({owner}.{uuid})
+    DATA/:owners/{owner}       one per live server process, flocked while it lives
+    DATA/:journal/             intents of replacing MOVE/COPY ({owner}.{uuid}.json)
 
 Every bookkeeping name holds ``:``, which no resource name may (SPEC §3), so
 no URL can ever reach one. A name whose UTF-8 form is too long for one file
 name is stored as ``:h`` + its SHA-256, and its real name is kept in the
 entry's extended attribute. A file's version, times and content type live in
 the extended attribute ``user.pdav`` of the file itself, written before the
-file is renamed into place, so they change atomically with its bytes.
+file is renamed into place, so they change atomically with its bytes, and
+so does its id (``i``), which ties it to its entry in the sidecar.
 """
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 
 SIDECAR = ":props.xml"
@@ -23,6 +27,8 @@ SIDECAR_TMP = ":props.tmp"
 LOCK = ":lock"
 TMP = ":tmp"
 TRASH = ":trash"
+OWNERS = ":owners"
+JOURNAL = ":journal"
 HASHED = ":h"
 XATTR = "user.pdav"
 MAX_DISK_NAME = 240  # bytes; most filesystems stop at 255
@@ -64,12 +70,22 @@ def write_meta(path, meta):
     os.setxattr(path, XATTR, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode())
 
 
+def new_fid():
+    """A file id: ties a file to its entry in its collection's sidecar."""
+    return secrets.token_urlsafe(9)
+
+
 def real_name(directory, disk):
-    """The resource name of a directory entry (None for bookkeeping files)."""
+    """The resource name of a directory entry (None for bookkeeping files).
+    A hashed entry keeps its name in ``n``, and while a MOVE renames it, its
+    previous name in ``n0``: the one whose hash is the disk name is right."""
     if not disk.startswith(":"):
         return disk
     if disk.startswith(HASHED):
-        return read_meta(os.path.join(directory, disk)).get("n")
+        meta = read_meta(os.path.join(directory, disk))
+        for name in (meta.get("n"), meta.get("n0")):
+            if isinstance(name, str) and disk_name(name) == disk:
+                return name
     return None
 
 

@@ -22,9 +22,9 @@ A member's record is trusted while all of these hold:
   stat is older than any timestamp tick, a replacement reusing the inode
   number can repeat it exactly, so a member younger than that is read in full.
 
-Memory is bounded: at most ``CAPACITY`` members over all directories, the
+Memory is bounded: at most ``capacity`` members over all directories, the
 least recently listed directories dropped first; a larger collection is not
-remembered at all.
+remembered at all. Each ``Tree`` owns one ``Listings``.
 """
 import collections
 import os
@@ -34,63 +34,90 @@ import time
 
 from . import layout
 
+from .props import find
+
 CAPACITY = 20_000  # members remembered, over all directories (~1.3 KiB each)
 _OWN = object()  # the "entry" of a subcollection or a non-member: not in the sidecar
 _Dir = collections.namedtuple("_Dir", "state names records listing")
-_dirs = collections.OrderedDict()  # directory -> _Dir, least recently listed first
-_size = 0
-_lock = threading.Lock()
 
 
-def members(directory, state, info):
-    """The members' Info of a collection, sorted by name (never changed once
-    handed out). ``state`` is its sidecar state;
-    ``info(path, name, st, state)`` reads one member in full."""
-    known = _dirs.get(directory)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:  # names relative to the open directory: no path walk per member
-        names = os.listdir(fd)
-        if known is not None and known.names == names:
-            old = known.records  # the same names in the same order: compare in step
-        else:
-            by_name = dict(zip(known.names, known.records)) if known is not None else {}
-            old = [by_name.get(disk) for disk in names]
-        changed = known is None or old is not known.records
-        same = known is not None and state is known.state  # then every entry is too
-        records, unkept = [], []
-        now = time.time_ns()
-        for disk, record in zip(names, old):
-            if disk[0] == ":" and not disk.startswith(layout.HASHED):
-                records.append(None)  # bookkeeping
-                continue
-            try:
-                st = os.stat(disk, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                records.append(None)
-                changed = True
-                continue
-            key = (st.st_ino, st.st_ctime_ns, st.st_size)
-            if record is not None and record[0] == key and (
-                    same or record[1] is _OWN or record[1] is state.get(record[2].name)):
-                records.append(record)
-                continue
-            changed = True
-            record = _read(directory, disk, st, key, state, info)
-            if layout.settled(st, now):
-                records.append(record)
+class Listings:
+    """The members of the collections listed lately, per directory."""
+
+    def __init__(self, capacity=CAPACITY):
+        self.capacity = capacity
+        self._dirs = collections.OrderedDict()  # directory -> _Dir, least recent first
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def members(self, directory, state, info):
+        """The members' Info of a collection, sorted by name (never changed
+        once handed out). ``state`` is its sidecar state;
+        ``info(path, name, st, state)`` reads one member in full."""
+        known = self._dirs.get(directory)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:  # names relative to the open directory: no path walk per member
+            names = os.listdir(fd)
+            if known is not None and known.names == names:
+                old = known.records  # the same names in the same order: compare in step
             else:
-                records.append(None)
-                if record[2] is not None:
-                    unkept.append(record[2])
-    finally:
-        os.close(fd)
-    if changed:
-        listing = sorted([r[2] for r in records if r is not None and r[2] is not None]
-                         + unkept, key=_name)
-    else:
-        listing = known.listing
-    _remember(directory, _Dir(state, names, records, listing))
-    return listing
+                by_name = dict(zip(known.names, known.records)) if known is not None else {}
+                old = [by_name.get(disk) for disk in names]
+            changed = known is None or old is not known.records
+            same = known is not None and state is known.state  # then every entry is too
+            records, unkept = [], []
+            now = time.time_ns()
+            for disk, record in zip(names, old):
+                if disk[0] == ":" and not disk.startswith(layout.HASHED):
+                    records.append(None)  # bookkeeping
+                    continue
+                try:
+                    st = os.stat(disk, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    records.append(None)
+                    changed = True
+                    continue
+                key = (st.st_ino, st.st_ctime_ns, st.st_size)
+                if record is not None and record[0] == key and (
+                        same or record[1] is _OWN
+                        or record[1] is find(state, record[2].name, record[2].fid)):
+                    records.append(record)
+                    continue
+                changed = True
+                record = _read(directory, disk, st, key, state, info)
+                if layout.settled(st, now):
+                    records.append(record)
+                else:
+                    records.append(None)
+                    if record[2] is not None:
+                        unkept.append(record[2])
+        finally:
+            os.close(fd)
+        if changed:
+            listing = sorted([r[2] for r in records if r is not None and r[2] is not None]
+                             + unkept, key=_name)
+        else:
+            listing = known.listing
+        self._remember(directory, _Dir(state, names, records, listing))
+        return listing
+
+    def _remember(self, directory, entry):
+        with self._lock:
+            old = self._dirs.pop(directory, None)
+            if old is not None:
+                self._size -= len(old.names)
+            if len(entry.names) > self.capacity:
+                return
+            self._dirs[directory] = entry
+            self._size += len(entry.names)
+            while self._size > self.capacity:
+                self._size -= len(self._dirs.popitem(last=False)[1].names)
+
+    def clear(self):
+        """Forget every directory (tests, and an embedder that wants memory back)."""
+        with self._lock:
+            self._dirs.clear()
+            self._size = 0
 
 
 def _read(directory, disk, st, key, state, info):
@@ -105,30 +132,8 @@ def _read(directory, disk, st, key, state, info):
             pass
     if found is None or stat.S_ISDIR(st.st_mode):
         return key, _OWN, found
-    return key, state.get(name), found
+    return key, find(state, name, found.fid), found
 
 
 def _name(info):
     return info.name
-
-
-def _remember(directory, entry):
-    global _size
-    with _lock:
-        old = _dirs.pop(directory, None)
-        if old is not None:
-            _size -= len(old.names)
-        if len(entry.names) > CAPACITY:
-            return
-        _dirs[directory] = entry
-        _size += len(entry.names)
-        while _size > CAPACITY:
-            _size -= len(_dirs.popitem(last=False)[1].names)
-
-
-def clear():
-    """Forget every directory (tests, and an embedder that wants memory back)."""
-    global _size
-    with _lock:
-        _dirs.clear()
-        _size = 0

@@ -1,11 +1,19 @@
-"""Dead-property stores: the XML sidecar of a collection, and an in-memory twin.
+"""The XML sidecar of a collection: its own state and its files' dead properties.
 
-An ``Entry`` is what the store keeps for one member: its dead properties in
-document order, as self-contained element bytes, plus a version counter and
-a modification time (for the collection itself also its kind and creation
-time). Entries are never mutated once published: a transaction copies the
-ones it changes, so readers on other threads always see a whole state.
+A state is a dict: ``""`` -> ``(Entry,)`` for the collection itself, and a
+file's name -> the entries kept for that name, each tagged with the file id
+(``Entry.fid``) of the file it belongs to. A file's id sits in its own
+``user.pdav`` (``layout``) and moves with it; the entry a file shows is the
+one with its id. So a file can replace another in one ``rename(2)`` with
+both sets of properties on disk: the incoming file's entry is written
+beside the old one first, and the old one is dropped after (store/tree.py).
+Files from before ids have ``fid`` "" and match entries without one.
+
+Entries are never changed once made: a transaction copies what it changes,
+so a reader on another thread always sees a whole state, and a cached
+``Info`` can be trusted while its entry is the very same object.
 """
+import collections
 import os
 import threading
 import time
@@ -13,14 +21,13 @@ from dataclasses import dataclass, field, replace
 from xml.sax.saxutils import quoteattr
 
 from lxml import etree
-from zope.interface import implementer
 
-from ..interfaces import IPropertyStore, IPropertyTransaction
 from ..dav import xmlutil
 from . import layout
 
 SIDECAR_NS = "urn:x-personium-dav:sidecar"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "2.0"  # 2: members carry the id of their file; 1.x is still read
+_READABLE = ("1", "2")
 _S = "{%s}" % SIDECAR_NS
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -29,132 +36,163 @@ class CorruptSidecar(Exception):
     """A sidecar that cannot be read (unknown major version, not XML)."""
 
 
+class Miss(Exception):
+    """An inline read would have to parse a large sidecar: do it in a thread."""
+
+
+INLINE_PARSE = 16 * 1024  # bytes of a sidecar an inline read may parse (a few ms)
+INLINE_READ = 1024 * 1024  # bytes an inline read may read to compare with its cache
+
+
 @dataclass(frozen=True)
 class Entry:
     props: dict = field(default_factory=dict)  # (ns, local) -> element bytes
     version: int = 0
     modified: int = 0  # milliseconds since the epoch
     created: int = 0
-    kind: str = ""  # collection's own entry: box, collection, service, src
+    kind: str = ""  # the collection's own entry: box, collection, service, src
+    fid: str = ""  # a file's entry: the id of the file it belongs to
 
 
-class _Transaction:
-    """Staging shared by both stores; ``_write`` makes it durable."""
+def find(state, name, fid=""):
+    """The entry of ``name`` for the file ``fid`` (the collection: "", "")."""
+    for entry in state.get(name, ()):
+        if entry.fid == fid:
+            return entry
+    return None
 
-    def __init__(self, store, state):
-        self._store = store
+
+def own(state):
+    """The collection's own entry, or None."""
+    found = state.get("")
+    return found[0] if found else None
+
+
+class Transaction:
+    """Changes staged on a copy of a state; ``commit`` writes them at once."""
+
+    def __init__(self, sidecar, state):
+        self._sidecar = sidecar
         self.state = dict(state)
+        self.changed = False  # whether a commit would write anything new
 
-    def _entry(self, member):
-        return self.state.get(member) or Entry()
+    def entry(self, name, fid=""):
+        return find(self.state, name, fid)
 
-    def set(self, member, key, value):
-        entry = self._entry(member)
-        props = dict(entry.props)
-        props[key] = value
-        self.state[member] = replace(entry, props=props)
+    def put(self, name, fid, entry):
+        """Give the file ``fid`` (at ``name``) this entry, beside the others."""
+        others = tuple(e for e in self.state.get(name, ()) if e.fid != fid)
+        self.state[name] = others + (replace(entry, fid=fid),)
+        self.changed = True
 
-    def remove(self, member, key):
-        entry = self._entry(member)
-        if key in entry.props:
+    def _change(self, name, fid, **changes):
+        entry = self.entry(name, fid) or Entry()
+        self.put(name, fid, replace(entry, **changes))
+
+    def set(self, name, fid, key, value):
+        entry = self.entry(name, fid) or Entry()
+        self._change(name, fid, props={**entry.props, key: value})
+
+    def remove(self, name, fid, key):
+        entry = self.entry(name, fid)
+        if entry is not None and key in entry.props:
             props = dict(entry.props)
             del props[key]
-            self.state[member] = replace(entry, props=props)
+            self._change(name, fid, props=props)
 
-    def touch(self, member, millis):
-        entry = self._entry(member)
-        self.state[member] = replace(entry, version=entry.version + 1, modified=millis)
+    def touch(self, name, fid, millis):
+        entry = self.entry(name, fid) or Entry()
+        self._change(name, fid, version=entry.version + 1, modified=millis)
 
-    def drop(self, member):
-        self.state.pop(member, None)
-
-    def adopt(self, member, entry):
-        self.state[member] = entry
+    def keep(self, name, fids=()):
+        """Drop the entries of ``name`` whose file is none of ``fids``."""
+        entries = self.state.get(name, ())
+        kept = tuple(e for e in entries if e.fid in fids)
+        if len(kept) == len(entries):
+            return
+        self.changed = True
+        if kept:
+            self.state[name] = kept
+        else:
+            del self.state[name]
 
     def commit(self):
-        self._store._write(self.state)
+        self._sidecar.write(self.state)
         return self.state
 
-    def abort(self):
-        self.state = None
 
+class Sidecars:
+    """The sidecars of one data root, read through a bounded cache.
 
-@implementer(IPropertyTransaction)
-class Transaction(_Transaction):
-    pass
+    A commit writes a temporary file beside the sidecar, fsyncs it (when
+    durable), renames it over and fsyncs the directory: a crash leaves the
+    old file or the new one. A read is served from the cache while the
+    file's (inode, mtime_ns, ctime_ns, size) is unchanged and settled
+    (``layout.settled``); a transaction always reads the bytes and parses
+    them only when they differ from the cached ones (another process on the
+    data root may have committed). The cache keeps the least recently read
+    sidecars up to ``budget`` bytes of files."""
 
-
-@implementer(IPropertyStore)
-class MemoryPropertyStore:
-    """Properties kept in a dict: for tests and for embedders with no disk."""
-
-    def __init__(self):
-        self._state = {}
-        self.lock = threading.Lock()
-
-    def read(self):
-        return self._state
-
-    def begin(self):
-        return Transaction(self, self._state)
-
-    def _write(self, state):
-        self._state = state
-
-
-_cache = {}  # sidecar path -> (stat key, state, bytes, settled); shared by every store object
-
-
-@implementer(IPropertyStore)
-class SidecarPropertyStore:
-    """The properties of one collection directory, in its sidecar file.
-
-    A commit writes a temporary file beside it, fsyncs it (when durable),
-    renames it over the sidecar and fsyncs the directory: a crash leaves the
-    old file or the new one. Reads are cached and revalidated on the file's
-    (inode, mtime_ns, ctime_ns, size) once that key has settled, and on its
-    bytes before.
-    """
-
-    def __init__(self, directory, durable=True):
-        self.directory = directory
-        self.path = os.path.join(directory, layout.SIDECAR)
+    def __init__(self, durable=True, budget=64 * 1024 * 1024):
         self.durable = durable
+        self.budget = budget
+        self._cache = collections.OrderedDict()  # path -> (key, state, bytes, settled)
+        self._size = 0
+        self._lock = threading.Lock()
 
-    def read(self):
-        return read_state(self.directory)
-
-    def _load(self):
-        """The state in the file now; parsed only when its bytes differ from
-        the cached copy's (equal bytes are the same state)."""
+    def read(self, directory, inline=False):
+        """The state of a collection's sidecar ({} when it has none). With
+        ``inline`` (on the reactor thread) a read that would parse more than
+        ``INLINE_PARSE`` bytes, or read more than ``INLINE_READ``, raises
+        ``Miss`` instead."""
+        path = directory + _SUFFIX
         try:
-            with open(self.path, "rb") as f:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return {}
+        hit = self._cache.get(path)
+        if hit is not None and hit[3] and hit[0] == _key(st):
+            return hit[1]
+        if inline and st.st_size > (INLINE_READ if hit is not None else INLINE_PARSE):
+            raise Miss(path)
+        return self.load(directory, INLINE_PARSE if inline else None)
+
+    def load(self, directory, parse_limit=None):
+        """The state in the file now (parsed only when its bytes changed;
+        ``Miss`` when they did and are more than ``parse_limit``)."""
+        path = directory + _SUFFIX
+        try:
+            with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 data = f.read()
         except FileNotFoundError:
             return {}
-        hit = _cache.get(self.path)
-        state = hit[1] if hit is not None and hit[2] == data else decode(data)
-        _remember(self.path, st, state, data)
+        hit = self._cache.get(path)
+        if hit is not None and hit[2] == data:
+            state = hit[1]
+        elif parse_limit is not None and len(data) > parse_limit:
+            raise Miss(path)
+        else:
+            state = decode(data)
+        self._remember(path, st, state, data)
         return state
 
-    def begin(self):
-        # read from disk, not from the cache: another server process on the
-        # same data root may have committed since, and the cache key
-        # (inode, mtime, size) can repeat (inodes are reused, mtimes are coarse)
-        # -- the bytes are compared with the cached ones instead
-        return Transaction(self, self._load())
+    def begin(self, directory):
+        """A transaction on the sidecar as it is on disk (the caller holds
+        the directory's lock until it commits)."""
+        return Transaction(_Bound(self, directory), self.load(directory))
 
-    def _write(self, state):
+    def write(self, directory, state):
         data = encode(state)
-        tmp = os.path.join(self.directory, layout.SIDECAR_TMP)
+        path = directory + _SUFFIX
+        tmp = os.path.join(directory, layout.SIDECAR_TMP)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
                 if self.durable:
                     f.flush()
                     os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except BaseException:
             try:  # a full disk: the old sidecar stays, no partial copy beside it
                 os.unlink(tmp)
@@ -162,36 +200,43 @@ class SidecarPropertyStore:
                 pass
             raise
         if self.durable:
-            layout.fsync_dir(self.directory)
-        _remember(self.path, os.stat(self.path), state, data)
+            layout.fsync_dir(directory)
+        self._remember(path, os.stat(path), state, data)
+
+    def _remember(self, path, st, state, data):
+        with self._lock:
+            old = self._cache.pop(path, None)
+            if old is not None:
+                self._size -= len(old[2])
+            if len(data) > self.budget:
+                return
+            self._cache[path] = (_key(st), state, data, layout.settled(st, time.time_ns()))
+            self._size += len(data)
+            while self._size > self.budget:
+                self._size -= len(self._cache.popitem(last=False)[1][2])
+
+    def forget(self):
+        """Empty the cache (tests; an embedder that wants the memory back)."""
+        with self._lock:
+            self._cache.clear()
+            self._size = 0
+
+
+class _Bound:
+    """A transaction's way back to its sidecar."""
+
+    def __init__(self, sidecars, directory):
+        self.sidecars, self.directory = sidecars, directory
+
+    def write(self, state):
+        self.sidecars.write(self.directory, state)
+
+
+_SUFFIX = os.sep + layout.SIDECAR
 
 
 def _key(st):
     return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
-
-
-def _remember(path, st, state, data):
-    """Cache a state; its stat key is trusted by ``read`` only once settled
-    (until then ``read`` compares the bytes: layout.SETTLE_NS)."""
-    _cache[path] = (_key(st), state, data, layout.settled(st, time.time_ns()))
-
-
-def read_state(directory):
-    """The state of a collection's sidecar, from the cache while the file's
-    settled stat key is unchanged: what every request reads, once per
-    collection on its path, so it is one ``stat`` when nothing changed."""
-    path = directory + _SIDECAR_SUFFIX
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    hit = _cache.get(path)
-    if hit is not None and hit[3] and hit[0] == _key(st):
-        return hit[1]
-    return SidecarPropertyStore(directory)._load()
-
-
-_SIDECAR_SUFFIX = os.sep + layout.SIDECAR
 
 
 def encode(state):
@@ -201,18 +246,20 @@ def encode(state):
         SIDECAR_NS.encode(),
         b'" version="' + FORMAT_VERSION.encode() + b'">\n',
     ]
-    for member, entry in state.items():
-        if member == "":
-            head = '<s:self kind=%s version="%d" created="%d" modified="%d">' % (
-                quoteattr(entry.kind), entry.version, entry.created, entry.modified)
-            tail = b"</s:self>\n"
-        else:
-            head = '<s:member name=%s version="%d" modified="%d">' % (
-                quoteattr(member), entry.version, entry.modified)
-            tail = b"</s:member>\n"
-        out.append(head.encode("utf-8"))
-        out.extend(entry.props.values())
-        out.append(tail)
+    for name, entries in state.items():
+        for entry in entries:
+            if name == "":
+                head = '<s:self kind=%s version="%d" created="%d" modified="%d">' % (
+                    quoteattr(entry.kind), entry.version, entry.created, entry.modified)
+                tail = b"</s:self>\n"
+            else:
+                fid = ' id=%s' % quoteattr(entry.fid) if entry.fid else ""
+                head = '<s:member name=%s%s version="%d" modified="%d">' % (
+                    quoteattr(name), fid, entry.version, entry.modified)
+                tail = b"</s:member>\n"
+            out.append(head.encode("utf-8"))
+            out.extend(entry.props.values())
+            out.append(tail)
     out.append(b"</s:sidecar>\n")
     return b"".join(out)
 
@@ -224,8 +271,7 @@ def decode(data):
         raise CorruptSidecar(str(e))
     if root.tag != _S + "sidecar":
         raise CorruptSidecar("not a sidecar")
-    major = (root.get("version") or "").split(".")[0]
-    if major != FORMAT_VERSION.split(".")[0]:
+    if (root.get("version") or "").split(".")[0] not in _READABLE:
         raise CorruptSidecar("unknown sidecar version %r" % root.get("version"))
     state = {}
     for node in xmlutil.children(root):
@@ -236,6 +282,9 @@ def decode(data):
             modified=int(node.get("modified", "0")),
             created=int(node.get("created", "0")),
             kind=node.get("kind", ""),
+            fid=node.get("id", ""),
         )
-        state["" if node.tag == _S + "self" else node.get("name")] = entry
+        name = "" if node.tag == _S + "self" else node.get("name")
+        others = tuple(e for e in state.get(name, ()) if e.fid != entry.fid)
+        state[name] = others + (entry,)
     return state

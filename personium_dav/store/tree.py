@@ -1,12 +1,20 @@
 """The box tree on disk: locating resources, reading their state, and the
-write primitives (file, collection, delete, move, copy).
+write primitives (file, collection, removal, move, copy).
 
-Every write primitive expects the caller to hold the lock of each directory
-it changes (``Tree.locked``); the methods take them, check the request's
-conditions against the state under the lock, then call the primitive. All of
-it blocks, so the methods run it with ``deferToThread``.
+Every write primitive expects its caller (store/box.py) to hold the locks of
+the directories it changes (``Tree.locked``), taken in the one order every
+write follows, and to have checked what the write may do. All of it blocks:
+the box API runs it in a thread pool.
+
+A file's sidecar entry is tagged with the file's id (store/props.py), so a
+file replaces another with one ``rename(2)``: the incoming file's entry is
+written beside the old one first and the old one dropped after, and a crash
+between any two steps leaves one file or the other, each with its own
+properties. Replacing a collection takes two renames and an intent record
+(store/journal.py).
 """
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -15,22 +23,21 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
-from . import layout, listing
-from .props import Entry, SidecarPropertyStore, read_state
+from ..auth.privileges import ACL_KEY
+from . import layout
+from .journal import remove
+from .listing import Listings
+from .props import Entry, Sidecars, find, own
 
 SRC = "__src"
 _NO_PROPS = {}  # never changed: the props of a resource without an entry
 _COLLECTION = Entry(kind="collection")
 _NO_ENTRY = Entry()
-
-# path -> (stat key, sidecar entry, Info) of a resource read in full: while
-# its lstat key and its entry (the same object: entries are never changed)
-# are the same, so is its Info, and a request need not read its user.pdav
-# again. A file's key is (inode, ctime_ns, size), a collection's (inode,
-# mtime_ns) beside its own entry. Trusted only for a settled stat, as
-# store/listing.py explains; cleared whole when full.
-_infos = {}
 INFOS_KEPT = 4096
+
+
+class Gone(Exception):
+    """A directory a write must lock is not there (any more)."""
 
 
 def now_ms():
@@ -50,6 +57,7 @@ class Info:
     version: int = 1
     content_type: str = ""
     props: dict = field(default_factory=dict)
+    fid: str = ""  # a file's id (store/props.py); "" for collections and older files
     discovery: str = None  # its D:lockdiscovery when locked (set by PROPFIND)
     # what a PROPFIND rendered of it: (what it depends on, bytes). An Info is
     # never changed once made, and a listing hands back the same object while
@@ -90,28 +98,24 @@ class Location:
 
 
 class Tree:
-    def __init__(self, root, durable=True):
+    def __init__(self, root, durable=True, owner=None):
         self.root = os.path.abspath(root)
         self.durable = durable
+        self.owner = owner  # store/owners.Owner: names this process's temporaries
+        self.sidecars = Sidecars(durable)
+        self.listings = Listings()
+        # path -> (stat key, sidecar entry, Info) of a resource read in full:
+        # while its lstat key and its entry (the same object: entries are
+        # never changed) are the same, so is its Info. A file's key is
+        # (inode, ctime_ns, size), a collection's (inode, mtime_ns). Trusted
+        # only for a settled stat (store/listing.py); cleared whole when full.
+        self._infos = {}
 
     # -- set-up -------------------------------------------------------------
 
     def make_dirs(self):
-        for name in (layout.TMP, layout.TRASH):
+        for name in (layout.TMP, layout.TRASH, layout.OWNERS, layout.JOURNAL):
             os.makedirs(os.path.join(self.root, name), exist_ok=True)
-
-    def prepare(self):
-        """At server start: make the bookkeeping folders, and empty what a
-        crash left in them (files older than a minute: another server process
-        on the same root may be using the newer ones)."""
-        self.make_dirs()
-        layout.check_xattrs(self.root)
-        limit = time.time() - 60
-        for name in (layout.TMP, layout.TRASH):
-            with os.scandir(os.path.join(self.root, name)) as it:
-                for de in it:
-                    if de.stat(follow_symlinks=False).st_mtime < limit:
-                        _remove(de.path)
 
     def box_dir(self, cell, box):
         # cell and box names are checked (provision.CELL_NAME, BOX_NAME): one
@@ -125,20 +129,28 @@ class Tree:
         return _is_real_dir(self.box_dir(cell, box))
 
     def tmp_path(self):
-        return os.path.join(self.root, layout.TMP, uuid.uuid4().hex)
+        prefix = self.owner.id + "." if self.owner is not None else ""
+        return os.path.join(self.root, layout.TMP, prefix + uuid.uuid4().hex)
 
-    def props(self, directory):
-        return SidecarPropertyStore(directory, self.durable)
+    def trash_path(self):
+        prefix = self.owner.id + "." if self.owner is not None else ""
+        return os.path.join(self.root, layout.TRASH, prefix + uuid.uuid4().hex)
 
     @contextlib.contextmanager
     def locked(self, *directories):
-        """Hold the flock of each directory, taken in path order (no deadlock)."""
+        """Hold the flock of each directory, taken in path order (no
+        deadlock); ``Gone`` when one of them is not a directory any more."""
         fds = []
         try:
             for d in sorted(set(directories)):
-                fd = os.open(os.path.join(d, layout.LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fd = os.open(d + _LOCK_SUFFIX, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                except (FileNotFoundError, NotADirectoryError):
+                    raise Gone(d)
                 fds.append(fd)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_nlink == 0:  # its directory was deleted meanwhile
+                    raise Gone(d)
             yield
         finally:
             for fd in fds:
@@ -146,14 +158,19 @@ class Tree:
 
     # -- reading ------------------------------------------------------------
 
-    def locate(self, box_dir, names):
+    def state(self, directory, inline=False):
+        return self.sidecars.read(directory, inline)
+
+    def locate(self, box_dir, names, inline=False):
         """Walk ``names`` down from the box. On the way it keeps the dead
         properties of the box and of each resource it finds (``loc.chain``),
-        so the ACL check of the request needs no second walk."""
+        so the privilege checks need no second walk. With ``inline`` it
+        reads only what is cached (``props.Miss`` otherwise): the web layer
+        resolves on the reactor thread when it can, in a pool when not."""
         loc = Location(box_dir=box_dir, names=names)
-        state = read_state(box_dir)
-        own = state.get("")
-        loc.chain = chain = [own.props if own is not None else _NO_PROPS]
+        state = self.sidecars.read(box_dir, inline)
+        mine = own(state)
+        loc.chain = chain = [mine.props if mine is not None else _NO_PROPS]
         directory, kind = box_dir, "box"
         last = len(names) - 1
         for i, name in enumerate(names):
@@ -163,7 +180,7 @@ class Tree:
             path = directory + os.sep + layout.disk_name(name)
             if i == last:
                 loc.parent_dir, loc.parent_kind, loc.path = directory, kind, path
-                loc.info = info = self.info(path, name, parent_state=state)
+                loc.info = info = self.info(path, name, parent_state=state, inline=inline)
                 if info is None:
                     loc.foreign = _is_foreign(path)
                 else:
@@ -172,49 +189,52 @@ class Tree:
             if not _is_real_dir(path):
                 loc.foreign = _is_foreign(path)
                 return loc
-            state = read_state(path)
-            own = state.get("")
-            if own is None:
+            state = self.sidecars.read(path, inline)
+            mine = own(state)
+            if mine is None:
                 kind = "collection"
                 chain.append(_NO_PROPS)
             else:
-                kind = own.kind or "collection"
-                chain.append(own.props)
+                kind = mine.kind or "collection"
+                chain.append(mine.props)
             directory = path
         loc.path = box_dir
-        loc.info = self.info(box_dir, "", parent_state=state)
+        loc.info = self.info(box_dir, "", parent_state=state, inline=inline)
         return loc
 
     def collection_entry(self, directory):
-        return read_state(directory).get("") or _COLLECTION
+        return own(self.sidecars.read(directory)) or _COLLECTION
 
-    def info(self, path, name, st=None, parent_state=None):
+    def info(self, path, name, st=None, parent_state=None, inline=False):
         """The state of the resource at ``path``, or None if nothing is there."""
         try:
             st = st or os.lstat(path)  # a planted symlink is never followed
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
-            return None
+        hit = self._infos.get(path)
         if stat.S_ISDIR(st.st_mode):
-            found = read_state(path).get("")
+            found = own(self.sidecars.read(path, inline))
             key = (st.st_ino, st.st_mtime_ns)  # (the mtime: for a sidecar without times)
-        else:
-            if parent_state is None:
-                parent_state = read_state(os.path.dirname(path))
-            found = parent_state.get(name)
-            key = (st.st_ino, st.st_ctime_ns, st.st_size)
-        hit = _infos.get(path)
-        if hit is not None and hit[0] == key and hit[1] is found and hit[2].name == name:
-            return hit[2]
-        if stat.S_ISDIR(st.st_mode):
+            if hit is not None and hit[0] == key and hit[1] is found and hit[2].name == name:
+                return hit[2]
             entry = found or _COLLECTION
             mtime = int(st.st_mtime * 1000)
             return self._keep(path, key, found, st, Info(
                 kind=entry.kind or "collection", name=name, path=path,
                 created=entry.created or mtime, modified=entry.modified or mtime,
                 version=max(entry.version, 1), props=entry.props))
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if parent_state is None:
+            parent_state = self.sidecars.read(os.path.dirname(path), inline)
+        key = (st.st_ino, st.st_ctime_ns, st.st_size)
+        if hit is not None and hit[0] == key and hit[2].name == name:
+            # the same file (its id with it): the same Info while its entry is too
+            if hit[1] is find(parent_state, name, hit[2].fid):
+                return hit[2]
         meta = layout.read_meta(path)
+        fid = meta.get("i", "")
+        found = find(parent_state, name, fid)
         entry = found or _NO_ENTRY
         mtime = int(st.st_mtime * 1000)
         return self._keep(path, key, found, st, Info(
@@ -223,20 +243,19 @@ class Tree:
             modified=max(meta.get("m", mtime), entry.modified),
             version=meta.get("v", 1) + entry.version,
             content_type=meta.get("t", "application/octet-stream"),
-            props=entry.props))
+            props=entry.props, fid=fid))
 
-    @staticmethod
-    def _keep(path, key, entry, st, info):
+    def _keep(self, path, key, entry, st, info):
         if layout.settled(st, time.time_ns()):
-            if len(_infos) >= INFOS_KEPT:
-                _infos.clear()
-            _infos[path] = (key, entry, info)
+            if len(self._infos) >= INFOS_KEPT:
+                self._infos.clear()
+            self._infos[path] = (key, entry, info)
         return info
 
     def members(self, directory):
         """Info of every member of a collection, sorted by name, from one
         listing and the collection's sidecar."""
-        return listing.members(directory, self.props(directory).read(), self.info)
+        return self.listings.members(directory, self.sidecars.read(directory), self.info)
 
     def count_members(self, directory):
         """How many members a collection has (the caller holds its lock).
@@ -270,20 +289,38 @@ class Tree:
         with os.scandir(directory) as it:
             return any(_is_member(de.name) for de in it)
 
+    def height(self, path):
+        """Levels of collections below ``path`` (a service collection's
+        __src not counted)."""
+        best = 0
+        with os.scandir(path) as it:
+            for de in it:
+                if not de.is_dir(follow_symlinks=False):
+                    continue
+                if layout.is_bookkeeping(de.name) and not de.name.startswith(layout.HASHED):
+                    continue
+                if de.name == SRC and self.collection_entry(de.path).kind == "src":
+                    continue
+                best = max(best, 1 + self.height(de.path))
+        return best
+
     # -- writing (callers hold the locks) ------------------------------------
 
-    def _sync(self, *directories):
+    def sync(self, *directories):
         if self.durable:
-            for d in directories:
+            for d in dict.fromkeys(directories):
                 layout.fsync_dir(d)
 
-    def receive(self, source, limit=None):
-        """Copy a request body to a temporary file (fsynced); its path."""
+    def receive(self, source):
+        """Copy a body (bytes or a file object) to a temporary file (fsynced); its path."""
         tmp = self.tmp_path()
         try:
             with open(tmp, "wb") as out:
-                source.seek(0)
-                shutil.copyfileobj(source, out, 1024 * 1024)
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    source.seek(0)
+                    shutil.copyfileobj(source, out, 1024 * 1024)
                 if self.durable:
                     out.flush()
                     os.fsync(out.fileno())
@@ -305,27 +342,22 @@ class Tree:
             raise
         return tmp
 
-    def install_file(self, tmp, loc, content_type, previous, sync=True):
-        """Rename a received body over ``loc``; returns its new Info. With
-        ``sync=False`` the caller fsyncs the directory (``_sync``) itself,
-        after releasing the lock, before acknowledging."""
+    def install_file(self, tmp, loc, content_type, current, modified=None):
+        """Rename a received body over ``loc`` (a new file, or over the file
+        ``current``, whose id and properties it keeps); its new Info. The
+        caller fsyncs the directory (``sync``), maybe after releasing the
+        lock so that concurrent PUTs share journal commits."""
         millis = now_ms()
-        meta = {"v": 1, "c": millis, "m": millis, "t": content_type}
-        if previous is not None:
-            old = layout.read_meta(previous.path)
-            meta["v"] = old.get("v", 1) + 1
-            meta["c"] = previous.created
+        meta = {"v": 1, "c": millis, "m": modified if modified is not None else millis,
+                "t": content_type, "i": layout.new_fid()}
+        if current is not None:
+            meta["v"] = layout.read_meta(current.path).get("v", 1) + 1
+            meta["c"] = current.created
+            meta["i"] = current.fid
         if layout.disk_name(loc.name) != loc.name:
             meta["n"] = loc.name
         layout.write_meta(tmp, meta)
         os.replace(tmp, loc.path)
-        store = self.props(loc.parent_dir)
-        if previous is None and loc.name in store.read():
-            txn = store.begin()  # a stale entry left by a crash mid-DELETE
-            txn.drop(loc.name)
-            txn.commit()
-        if sync:
-            self._sync(loc.parent_dir)
         return self.info(loc.path, loc.name)
 
     def build_collection(self, kind, props=None, name=None):
@@ -334,20 +366,20 @@ class Tree:
         os.mkdir(tmp)
         try:
             millis = now_ms()
-            txn = self.props(tmp).begin()
-            txn.adopt("", Entry(props=dict(props or {}), version=1,
-                                created=millis, modified=millis, kind=kind))
+            txn = self.sidecars.begin(tmp)
+            txn.put("", "", Entry(props=dict(props or {}), version=1,
+                                  created=millis, modified=millis, kind=kind))
             txn.commit()
             if kind == "service":
                 src = os.path.join(tmp, SRC)
                 os.mkdir(src)
-                txn = self.props(src).begin()
-                txn.adopt("", Entry(version=1, created=millis, modified=millis, kind="src"))
+                txn = self.sidecars.begin(src)
+                txn.put("", "", Entry(version=1, created=millis, modified=millis, kind="src"))
                 txn.commit()
             if name is not None and layout.disk_name(name) != name:
                 layout.write_meta(tmp, {"n": name})
         except BaseException:
-            _remove(tmp)  # a full disk leaves no half-built collection behind
+            remove(tmp)  # a full disk leaves no half-built collection behind
             raise
         return tmp
 
@@ -355,126 +387,164 @@ class Tree:
         try:
             os.rename(tmp, loc.path)
         except BaseException:
-            _remove(tmp)
+            remove(tmp)
             raise
-        self._sync(loc.parent_dir)
+        self.sync(loc.parent_dir)
 
-    def discard(self, loc):
-        """Take ``loc`` out of the tree at once; a collection's bytes go later."""
-        info = loc.info
-        if info.kind == "file":
-            os.unlink(loc.path)
-            store = self.props(loc.parent_dir)
-            if loc.name in store.read():
-                txn = store.begin()
-                txn.drop(loc.name)
-                txn.commit()
-            self._sync(loc.parent_dir)
-            return None
-        trash = os.path.join(self.root, layout.TRASH, uuid.uuid4().hex)
+    def remove_file(self, loc):
+        """Delete the file at ``loc`` and its entry."""
+        os.unlink(loc.path)
+        self.drop_entries(loc.parent_dir, loc.name)
+        self.sync(loc.parent_dir)
+
+    def set_aside(self, loc):
+        """Take ``loc`` out of the tree into ``:trash`` at once (the rename
+        is the deletion); its trash path, for ``purge`` once answered."""
+        trash = self.trash_path()
         os.rename(loc.path, trash)
-        self._sync(loc.parent_dir)
+        self.sync(loc.parent_dir)
         return trash
 
-    def purge(self, trash):
+    @staticmethod
+    def purge(trash):
         if trash:
-            shutil.rmtree(trash, ignore_errors=True)
+            remove(trash)
 
-    def relocate(self, src, dst):
-        """MOVE: rename ``src`` to ``dst`` (already cleared), properties along.
+    def move(self, src, dst):
+        """MOVE ``src`` to ``dst``, which is unmapped or a file (when ``src``
+        is a file): one rename, properties along."""
+        if src.info.kind != "file":
+            self._rename_named(src, dst)
+            self.sync(src.parent_dir, dst.parent_dir)
+            return
+        fid = src.info.fid or self._give_fid(src)
+        entry = find(self.sidecars.read(src.parent_dir), src.name, fid)
+        old = dst.info.fid if dst.info is not None else None
+        if entry is not None:  # beside the entry of the file it replaces
+            txn = self.sidecars.begin(dst.parent_dir)
+            txn.put(dst.name, fid, entry)
+            txn.commit()
+        self._rename_named(src, dst)
+        self.sync(src.parent_dir, dst.parent_dir)
+        self.drop_entries(src.parent_dir, src.name, fid=fid)
+        if old is not None:
+            self.drop_entries(dst.parent_dir, dst.name, keep=(fid,))
 
-        A file's properties sit in its collection's sidecar, so a file MOVE
-        is ordered for crashes: a file at ``dst`` is deleted first, the
-        properties are written under the new name, then the file is renamed,
-        then the old name's properties dropped. A crash between two steps
-        leaves the file with its properties at one end (plus, at most, an
-        unreachable entry that the next PUT of that name clears)."""
-        if layout.disk_name(dst.name) != dst.name:
-            meta = layout.read_meta(src.path)
-            meta["n"] = dst.name
-            layout.write_meta(src.path, meta)
-        if src.info.kind == "file":
-            self._clear_file(dst)
-            self._carry_entry(src, dst, keep_source=True)
-        os.rename(src.path, dst.path)
-        self._sync(src.parent_dir, dst.parent_dir)
-        if src.info.kind == "file" and (src.parent_dir, src.name) != (dst.parent_dir, dst.name):
-            self._drop_entry(src)
-
-    def duplicate(self, src, dst, depth_infinity=True):
-        """COPY: build a copy of ``src`` in the temporary area, then rename it in."""
+    def copy(self, src, dst, depth_infinity=True):
+        """COPY ``src`` to ``dst``, which is unmapped or a file (when ``src``
+        is a file). The copy never carries a ``D:acl``: it gets the ACL a PUT
+        there would get (it inherits)."""
         info = src.info
-        if info.kind == "file":
-            tmp = self.tmp_path()
-            try:
-                shutil.copyfile(src.path, tmp)
-                millis = now_ms()
-                meta = {"v": 1, "c": millis, "m": millis, "t": info.content_type}
-                if dst.info is not None and dst.info.kind == "file":
-                    meta["v"] = layout.read_meta(dst.path).get("v", 1) + 1
-                if layout.disk_name(dst.name) != dst.name:
-                    meta["n"] = dst.name
-                layout.write_meta(tmp, meta)
-                if self.durable:
-                    with open(tmp, "rb+") as f:
-                        os.fsync(f.fileno())
-                self._clear_file(dst)  # ordered for crashes as in relocate
-                self._carry_entry(src, dst, keep_source=True, copy=True)
-                os.replace(tmp, dst.path)
-            except BaseException:
-                _unlink(tmp)  # a full disk leaves no half copy behind
-                raise
-        else:
+        if info.kind != "file":
             if depth_infinity:
-                tmp = self.tmp_path()
-                try:
-                    shutil.copytree(src.path, tmp, ignore=_ignore_locks)
-                    entry = self.collection_entry(tmp)
-                    millis = now_ms()
-                    txn = self.props(tmp).begin()
-                    txn.adopt("", replace(entry, version=1, created=millis, modified=millis))
-                    txn.commit()
-                    if layout.disk_name(dst.name) != dst.name:
-                        layout.write_meta(tmp, {"n": dst.name})
-                except BaseException:
-                    if os.path.lexists(tmp):
-                        _remove(tmp)  # a full disk leaves no half copy behind
-                    raise
+                tmp = self._copy_tree(src.path, dst.name)
             else:
                 tmp = self.build_collection(info.kind if info.kind != "box" else "collection",
-                                            info.props, dst.name)
+                                            _without_acl(info.props), dst.name)
             self.install_collection(tmp, dst)
-        self._sync(dst.parent_dir)
-
-    def _carry_entry(self, src, dst, keep_source, copy=False):
-        """Give ``dst`` the sidecar entry of ``src`` (a copy: properties
-        only), or none; drop the source's unless ``keep_source``."""
-        entry = self.props(src.parent_dir).read().get(src.name)
-        target = self.props(dst.parent_dir)
-        if entry is None and dst.name not in target.read():
             return
-        txn = target.begin()
-        if entry is None:
-            txn.drop(dst.name)
-        else:
-            txn.adopt(dst.name, Entry(props=entry.props) if copy else entry)
-        txn.commit()
-        if not keep_source and entry is not None:
-            self._drop_entry(src)
+        tmp = self.tmp_path()
+        fid = layout.new_fid()
+        try:
+            shutil.copyfile(src.path, tmp)
+            millis = now_ms()
+            meta = {"v": 1, "c": millis, "m": millis, "t": info.content_type, "i": fid}
+            if dst.info is not None:
+                meta["v"] = layout.read_meta(dst.path).get("v", 1) + 1
+            if layout.disk_name(dst.name) != dst.name:
+                meta["n"] = dst.name
+            layout.write_meta(tmp, meta)
+            if self.durable:
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+            entry = find(self.sidecars.read(src.parent_dir), src.name, info.fid)
+            props = _without_acl(entry.props) if entry is not None else {}
+            if props:
+                txn = self.sidecars.begin(dst.parent_dir)
+                txn.put(dst.name, fid, Entry(props=props))
+                txn.commit()
+            os.replace(tmp, dst.path)
+        except BaseException:
+            _unlink(tmp)  # a full disk leaves no half copy behind
+            raise
+        self.sync(dst.parent_dir)
+        if dst.info is not None:
+            self.drop_entries(dst.parent_dir, dst.name, keep=(fid,))
 
-    def _drop_entry(self, loc):
-        store = self.props(loc.parent_dir)
-        if loc.name in store.read():
-            txn = store.begin()
-            txn.drop(loc.name)
+    def _copy_tree(self, path, name):
+        """A copy of the collection at ``path`` in the temporary area: plain
+        files and directories only, new times on its own entry, no ACL."""
+        tmp = self.tmp_path()
+        try:
+            shutil.copytree(path, tmp, ignore=_ignore_bookkeeping)
+            for directory, _, _ in os.walk(tmp):
+                txn = self.sidecars.begin(directory)
+                for member, entries in list(txn.state.items()):
+                    for e in entries:
+                        if ACL_KEY in e.props:
+                            txn.put(member, e.fid, replace(e, props=_without_acl(e.props)))
+                if directory == tmp:
+                    millis = now_ms()
+                    entry = txn.entry("") or _COLLECTION
+                    txn.put("", "", replace(entry, version=1, created=millis, modified=millis))
+                if txn.changed:
+                    txn.commit()
+            meta = {"n": name} if layout.disk_name(name) != name else None
+            if meta:
+                layout.write_meta(tmp, meta)
+        except BaseException:
+            if os.path.lexists(tmp):
+                remove(tmp)  # a full disk leaves no half copy behind
+            raise
+        return tmp
+
+    def _rename_named(self, src, dst):
+        """rename(2) with the real-name record of hashed names: the entry
+        keeps its old name beside the new one until the rename is done, so a
+        crash between the two leaves a name that matches its disk name."""
+        hashed = layout.disk_name(dst.name) != dst.name
+        if hashed:
+            meta = layout.read_meta(src.path)
+            meta["n"] = dst.name
+            if layout.disk_name(src.name) != src.name:
+                meta["n0"] = src.name
+            layout.write_meta(src.path, meta)
+        os.rename(src.path, dst.path)
+
+    def _give_fid(self, loc):
+        """An id for a file from before ids: its entry is copied under the
+        id first, then the id set on the file, so a crash between leaves the
+        file matching one of the two."""
+        fid = layout.new_fid()
+        entry = find(self.sidecars.read(loc.parent_dir), loc.name, "")
+        if entry is not None:
+            txn = self.sidecars.begin(loc.parent_dir)
+            txn.put(loc.name, fid, entry)
+            txn.commit()
+        meta = layout.read_meta(loc.path)
+        meta["i"] = fid
+        layout.write_meta(loc.path, meta)
+        return fid
+
+    def drop_entries(self, directory, name, keep=(), fid=None):
+        """Drop the sidecar entries of ``name`` but those of the files
+        ``keep`` (with ``fid``: only that file's entry)."""
+        entries = self.sidecars.read(directory).get(name, ())
+        if fid is not None:
+            keep = tuple(e.fid for e in entries if e.fid != fid)
+        if any(e.fid not in keep for e in entries):
+            txn = self.sidecars.begin(directory)
+            txn.keep(name, keep)
             txn.commit()
 
-    def _clear_file(self, dst):
-        """Delete the file at ``dst`` (with its properties) before another
-        takes its place."""
-        if dst.info is not None and dst.info.kind == "file":
-            self.discard(dst)
-            dst.info = None
+
+_LOCK_SUFFIX = os.sep + layout.LOCK
+
+
+def _without_acl(props):
+    if ACL_KEY not in props:
+        return props
+    return {k: v for k, v in props.items() if k != ACL_KEY}
 
 
 def _is_member(disk_name):
@@ -487,7 +557,7 @@ def _directory_key(directory):
     return st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _ignore_locks(directory, names):
+def _ignore_bookkeeping(directory, names):
     """What a COPY leaves out: lock files, sidecar temporaries, and anything
     planted that is not a plain file or directory (a symlink is never followed)."""
     return [n for n in names if n in (layout.LOCK, layout.SIDECAR_TMP)
@@ -518,8 +588,5 @@ def _is_real_dir(path):
         return False
 
 
-def _remove(path):
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        os.unlink(path)
+def is_disk_full(error):
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

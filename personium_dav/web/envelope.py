@@ -12,10 +12,10 @@ In order, before routing:
 4. ``Origin``: CORS response headers; a preflight (``OPTIONS`` with
    ``Access-Control-Request-Method``) is answered without authentication.
 
-Then, once the URL names a cell, authentication (an ``ITokenChecker``) and,
-per resource, the privilege check (an ``IPrivilegePolicy``): 401 with both
-challenges for anonymous callers and bad credentials, 403 PR403-AU-0002 for
-known callers lacking the privilege.
+Then, once the URL names a cell, authentication (an ``ITokenChecker``); the
+privilege checks are the box API's (an ``IPrivilegePolicy``): 401 for
+anonymous callers and bad credentials (every 401 carries both challenges),
+403 PR403-AU-0002 for known callers lacking the privilege.
 """
 import base64
 import os
@@ -24,18 +24,17 @@ import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web.http import _escape, combinedLogFormatter
+from twisted.web.http import combinedLogFormatter
 
-from ..ops import eventlog
 from ..dav.errors import DavError
+from ..ops import eventlog
+from .state import IRequestState, RequestState, state_of
 
 log = Logger()
 
 REQUEST_KEY = b"X-Personium-RequestKey"
 _KEY = re.compile(r"^[A-Za-z0-9_-]{0,128}$")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 method token
-STATE = "personium_envelope"  # the attribute of the request holding its State
-
 ALLOW_HEADERS = (b"Authorization, Content-Type, Depth, Destination, Overwrite, If-Match, "
                  b"If-None-Match, If, Lock-Token, Timeout, Range, X-HTTP-Method-Override, "
                  b"X-Override, X-Personium-RequestKey, X-Personium-Recursive, Accept, Origin")
@@ -45,38 +44,10 @@ ALL_METHODS = (b"OPTIONS, GET, HEAD, POST, PUT, DELETE, PROPFIND, PROPPATCH, MKC
                b"MOVE, COPY, ACL, LOCK, UNLOCK")
 
 
-class State:
-    """The envelope's record of one request."""
-
-    __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
-                 "envelope", "recorded", "url_of_cell")
-
-    def __init__(self, key, envelope=None):
-        self.key = key
-        self.headers = {}  # name -> value(s): set on every answer, errors included
-        self.preflight = False
-        self.principal = None
-        self.cell = None
-        self.box = None
-        self.names = []
-        self.kind = None  # the resource kind, for the event type
-        self.envelope = envelope  # writes the event-log line (``record``)
-        self.recorded = False
-        self.url_of_cell = None  # () -> the Cell URL, asked only when needed
-
-    @property
-    def cell_url(self):
-        return self.url_of_cell() if self.url_of_cell is not None else None
-
-
-def state(request):
-    return getattr(request, STATE, None)
-
-
 def record(request):
     """Write the request's event-log line, once, when its answer is decided
     (the status is set): from ``reply``, for every answer, errors included."""
-    st = getattr(request, STATE, None)
+    st = state_of(request)
     if st is None or st.recorded:
         return
     st.recorded = True
@@ -174,13 +145,10 @@ def challenges(cell_url):
     return [b'Bearer realm="' + realm + b'"', b'Basic realm="' + realm + b'"']
 
 
-def unauthorized(code, cell_url):
-    return DavError(code, headers={"WWW-Authenticate": challenges(cell_url)})
-
-
-def _challenged(error, realm):
-    if error.status == 401 and "WWW-Authenticate" not in error.headers:
-        error.headers = dict(error.headers, **{"WWW-Authenticate": challenges(realm())})
+def challenged(error, cell_url):
+    """Every 401 carries both challenges, whoever raised it."""
+    if error.status == 401 and "WWW-Authenticate" not in error.headers and cell_url:
+        error.headers = dict(error.headers, **{"WWW-Authenticate": challenges(cell_url)})
     return error
 
 
@@ -192,12 +160,12 @@ class Envelope:
         self.policy = policy
         self.events = events
 
-    def begin(self, request):
-        """Steps 1-4 on a fresh request; its ``State``. Raises DavError
+    def begin(self, request, server=None, prefix=""):
+        """Steps 1-4 on a fresh request; its ``RequestState``. Raises DavError
         (400 PR400-EV-0002) for a bad request key, before anything else."""
         key = request_key(request)
-        st = State(key, self)
-        setattr(request, STATE, st)
+        st = RequestState(key, self, server, request, prefix)
+        request.setComponent(IRequestState, st)
         st.headers[REQUEST_KEY] = key.encode("ascii")
         override_method(request)
         override_headers(request)
@@ -206,37 +174,19 @@ class Envelope:
             st.preflight = is_preflight(request)
         return st
 
-    def authenticate(self, request, cell, realm):
-        """The caller's Principal on ``cell`` -- or a Deferred of it when the
-        check must wait (a password hash runs in a thread). 401s carry both
-        challenges; ``realm()`` gives their Cell URL."""
-        st = state(request)
-        try:
-            principal = self.checker.authenticate(request, cell)
-        except DavError as error:
-            raise _challenged(error, realm)
+    def authenticate(self, request, st):
+        """The caller's Principal on the request's cell, kept in its state --
+        or a Deferred of it when the check must wait (a password hash runs in
+        a thread)."""
+        principal = self.checker.authenticate(request, st.cell)
         if isinstance(principal, defer.Deferred):
             def keep(principal):
-                if st is not None:
-                    st.principal = principal
+                st.principal = principal
                 return principal
 
-            def challenge(failure):
-                failure.trap(DavError)
-                raise _challenged(failure.value, realm)
-
-            return principal.addCallbacks(keep, challenge)
-        if st is not None:
-            st.principal = principal
+            return principal.addCallback(keep)
+        st.principal = principal
         return principal
-
-    def authorize(self, principal, privilege, target, realm):
-        """Raise 401 (anonymous) or 403 unless the policy allows it."""
-        if self.policy.allowed(principal, privilege, target):
-            return
-        if principal.anonymous:
-            raise unauthorized("PR401-AU-0001", realm())
-        raise DavError("PR403-AU-0002")
 
     # -- the event log ------------------------------------------------------------
 
@@ -282,6 +232,6 @@ def access_log_formatter(timestamp, request):
             request.uri = uri
     else:
         line = combinedLogFormatter(timestamp, request)
-    st = state(request)
+    st = state_of(request)
     key = st.key if st is not None else "-"
-    return '%s "%s"' % (line, _escape(key))
+    return '%s "%s"' % (line, key)  # a request key holds [A-Za-z0-9_-] only

@@ -7,8 +7,9 @@ from twisted.logger import Logger
 from twisted.python import failure
 from twisted.web.server import NOT_DONE_YET
 
-from .envelope import STATE as ENVELOPE, record
 from ..dav.errors import DavError
+from .envelope import challenged, record
+from .state import state_of
 
 log = Logger()
 
@@ -72,7 +73,10 @@ def _unwritten(failure):
 
 def _gone(request):
     """The request is answered already, or its client went away."""
-    return request.finished or getattr(request, "_disconnected", False)
+    if request.finished:
+        return True
+    st = state_of(request)
+    return st is not None and st.disconnected
 
 
 def _set_headers(request, headers):
@@ -89,9 +93,9 @@ def _write(reply, request):
     if _gone(request):
         record(request)  # the event log has it, with the status it would have had
         return None
-    envelope = getattr(request, ENVELOPE, None)
-    if envelope is not None:  # request key, CORS: on every answer, errors too
-        _set_headers(request, envelope.headers)
+    st = state_of(request)
+    if st is not None:  # request key, CORS: on every answer, errors too
+        _set_headers(request, st.headers)
     _set_headers(request, reply.headers)
     record(request)
     if reply.stream is not None:
@@ -104,21 +108,27 @@ def _write(reply, request):
     return None
 
 
-def error_reply(error):
+def error_reply(error, st=None):
+    """The answer to a ``DavError``: a 401 with both challenges, and the
+    hrefs of the locks a 423 names, as the request sees them."""
+    if st is not None:
+        challenged(error, st.cell_url)
     headers = {"Content-Type": error.content_type}
     headers.update(error.headers)
-    return Reply(error.status, error.body(), headers)
+    return Reply(error.status, error.body(st.href if st is not None and st.cell else None),
+                 headers)
 
 
 def _fail(failure, request):
     if failure.check(Refusal):
         reply = failure.value.reply
     elif failure.check(DavError):
-        reply = error_reply(failure.value)
+        reply = error_reply(failure.value, state_of(request))
     else:
+        st = state_of(request)
         log.failure("unexpected failure on {method} {path} (request key {key})", failure,
                     method=request.method, path=request.path,
-                    key=getattr(getattr(request, ENVELOPE, None), "key", "-"))
+                    key=st.key if st is not None else "-")
         reply = error_reply(DavError("PR500-SV-0000"))
     if request.startedWriting:
         request.loseConnection()  # too late for an error answer

@@ -9,9 +9,9 @@ changes two things, before any resource runs:
   method), stops storing it and answers 413 ``PR413-DV-0001`` at once -- from
   ``Content-Length`` before reading anything, or, for a chunked body, after
   reading at most the limit -- and closes the connection;
-* a PUT body is written straight into a temporary file in the data root's
-  ``:tmp`` folder, which ``methods/put.py`` takes over (``take_body``) and
-  renames into place: a 1 GiB upload is never in memory and is not copied a
+* a PUT body is written straight into a temporary file the store gives
+  (``Store.open_body``, in the data root's ``:tmp``), which PUT hands to the
+  box API (``take_body``), which renames it into place: a 1 GiB upload is never in memory and is not copied a
   second time. A body that never completes (the client went away) or that no
   PUT handler took is deleted when the request ends.
 
@@ -31,7 +31,7 @@ from twisted.web.server import Request
 
 from ..config import Config
 from ..dav.errors import DavError
-from ..store import layout
+from .shims import pending_method
 
 log = Logger()
 
@@ -49,8 +49,7 @@ class DavRequest(Request):
     _limit = None
 
     def _method(self):
-        method = getattr(self.channel, "_command", b"") or b""
-        method = method.upper()
+        method = pending_method(self.channel).upper()
         if method == b"POST":  # the envelope's X-HTTP-Method-Override
             override = self.requestHeaders.getRawHeaders(b"x-http-method-override")
             if override:
@@ -91,7 +90,7 @@ class DavRequest(Request):
         log.info("headers too slow from {peer}: closing", peer=channel.transport.getPeer())
         channel.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
                                 b"Content-Length: 0\r\n\r\n")
-        channel.dataReceived = channel.lineReceived = lambda *args: None
+        _stop_reading(channel)
         channel.transport.loseConnection()
 
     def connectionLost(self, reason):
@@ -109,13 +108,11 @@ class DavRequest(Request):
             self._refuse("PR413-DV-0001")
             return
         if method == b"PUT" and server is not None and length != 0:
-            path = server.tree.tmp_path()
             try:
-                self.content = open(path, "w+b")
+                self.bodyPath, self.content = server.store.open_body()
             except OSError:
-                log.failure("cannot open a body file in {path}", path=path)
+                log.failure("cannot open a body file in the data root")
             else:
-                self.bodyPath = path
                 self.notifyFinish().addBoth(self._dropBody)
                 return
         super().gotLength(length)
@@ -162,7 +159,7 @@ class DavRequest(Request):
         head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
         head += b"Connection: close\r\n\r\n"
         channel.persistent = False
-        channel.dataReceived = channel.lineReceived = lambda *args: None
+        _stop_reading(channel)
         transport = channel.transport
         transport.write(head + body)
         if hasattr(transport, "loseWriteConnection"):
@@ -193,16 +190,29 @@ class DavRequest(Request):
         return None
 
 
+def _stop_reading(channel):
+    """Read and drop whatever the client still sends (so it can read the
+    answer instead of a reset); a channel that is not ours stops reading."""
+    if isinstance(channel, DavChannel):
+        channel.discarding = True
+    else:
+        channel.transport.pauseProducing()
+
+
 class DavChannel(HTTPChannel):
     """The Site's HTTP channel: it checks the header-block deadline of the
     request being read (``DavRequest``) whenever bytes arrive, so a client
     trickling its headers is cut off by its next byte after the deadline
-    (and a silent one by the idle timeout) without a timer per request."""
+    (and a silent one by the idle timeout) without a timer per request; and
+    once an answer has refused a request early, it drops what arrives."""
 
     headerDeadline = None
     slowRequest = None
+    discarding = False
 
     def dataReceived(self, data):
+        if self.discarding:
+            return None
         deadline = self.headerDeadline
         if deadline is not None and time.monotonic() > deadline:
             self.headerDeadline, request = None, self.slowRequest
@@ -211,12 +221,12 @@ class DavChannel(HTTPChannel):
         return HTTPChannel.dataReceived(self, data)
 
 
-def take_body(request, tree):
-    """The (path, file) of a PUT body that ``DavRequest`` streamed into
-    ``tree``'s ``:tmp`` folder, now owned by the caller; None otherwise (then
-    the body is in ``request.content``)."""
+def take_body(request, store):
+    """The (path, file) of a PUT body that ``DavRequest`` streamed into a
+    file of ``store``, now owned by the caller; None otherwise (then the
+    body is in ``request.content``)."""
     path = getattr(request, "bodyPath", None)
-    if path is None or os.path.dirname(path) != os.path.join(tree.root, layout.TMP):
+    if path is None or not store.is_body(path):
         return None
     request.bodyPath = None
     return path, request.content

@@ -2,37 +2,66 @@
 import os
 
 from twisted.logger import Logger
+from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
 from ..auth import Auth, AuthSettings
 from ..config import Config
-from .envelope import Envelope, access_log_formatter
 from ..ops.eventlog import EventLog
 from ..ops.logfiles import AppendLog
+from ..ops.pools import Pools
+from ..store.box import Store
+from .envelope import Envelope, access_log_formatter
 from .request import DavChannel, requestFactoryFor
 from .resources import DavRoot
-from ..store.locks import LockTable
-from ..store.tree import Tree
 
 _log = Logger()
 
 
 class Server:
-    """The state every request shares: the tree on disk, the settings, and
-    the request envelope (accounts, tokens, the token checker, the privilege
-    policy, the event log), and the boxes' lock tables."""
+    """The state every request shares: the settings, the box store (the
+    tree on disk, lock tables, journal, privilege policy), the thread pools,
+    and the request envelope (accounts, tokens, the token checker, the event
+    log). ``close`` releases it (pools, the store's claim on its temporaries);
+    a reactor shutdown does too."""
 
-    def __init__(self, data_root, config, checker=None, policy=None):
-        self.config = config
-        self.tree = Tree(data_root, durable=config.durable)
-        self.tree.prepare()
-        self.locks = LockTable(self.tree.root, durable=config.durable)
-        self.auth = Auth(self.tree.root, AuthSettings(
+    def __init__(self, data_root, config, checker=None, policy=None, reactor=None):
+        self._config = config
+        root = os.path.abspath(data_root)
+        self.auth = Auth(root, AuthSettings(
             lockout_attempts=config.lockout_attempts, lockout_seconds=config.lockout_seconds,
             access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl),
             checker=checker, policy=policy, durable=config.durable)
-        self.events = EventLog(self.tree.root, config.event_log_size, config.event_log_files)
+        self.store = Store(root, config, self.auth.policy)
+        self.store.recover()
+        self.pools = Pools(reactor=reactor)
+        self.events = EventLog(root, config.event_log_size, config.event_log_files)
         self.envelope = Envelope(self.auth.checker, self.auth.policy, self.events)
+        if reactor is None:
+            from twisted.internet import reactor
+        self._reactor = reactor
+        self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
+
+    @property
+    def config(self):
+        return self._config
+
+    @config.setter
+    def config(self, config):
+        """New settings take effect at once (the store reads them per operation)."""
+        self._config = self.store.config = config
+
+    def close(self):
+        if self._shutdown is None:
+            return
+        trigger, self._shutdown = self._shutdown, None
+        try:
+            self._reactor.removeSystemEventTrigger(trigger)
+        except (ValueError, KeyError):
+            pass  # it is running now
+        self.pools.stop()
+        self.store.close()
+        self.events.close()
 
 
 def makeResource(data_root, config=None, checker=None, policy=None):
@@ -59,12 +88,23 @@ class DavSite(Site):
 
     def __init__(self, resource, access_log=None, rotate_length=10 * 1024 * 1024,
                  max_rotated=10, **kwargs):
-        super().__init__(resource, logPath=access_log, **kwargs)
+        super().__init__(resource, **kwargs)
+        self.accessLogPath = access_log
+        self.accessLog = None
         self._rotation = rotate_length, max_rotated
+        self._second = self._stamp = None
 
-    def _openLogFile(self, path):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        return AppendLog(path, *self._rotation)
+    def startFactory(self):
+        super().startFactory()
+        if self.accessLogPath and self.accessLog is None:
+            os.makedirs(os.path.dirname(self.accessLogPath), mode=0o700, exist_ok=True)
+            self.accessLog = AppendLog(self.accessLogPath, *self._rotation)
+
+    def stopFactory(self):
+        super().stopFactory()
+        if self.accessLog is not None:
+            self.accessLog.close()
+            self.accessLog = None
 
     def log(self, request):
         """The access-log line. A line that cannot be written (a full disk)
@@ -72,7 +112,13 @@ class DavSite(Site):
         logs inside ``Request.finish``, and an exception there would close a
         kept-alive connection under the client."""
         try:
-            super().log(request)
+            if self.accessLog is None:
+                super().log(request)
+                return
+            second = int(self.reactor.seconds())
+            if second != self._second:
+                self._second, self._stamp = second, datetimeToLogString(second)
+            self.accessLog.write(access_log_formatter(self._stamp, request) + "\n")
         except OSError:
             _log.failure("writing the access log failed")
 

@@ -1,9 +1,9 @@
-"""What several methods share: bodies, headers, conditions, running off the reactor."""
-import errno
-
-from twisted.internet import threads
-
+"""What several methods share: headers, bodies, preconditions, and running
+a box operation in its pool."""
+from ...dav.conditions import Preconditions
 from ...dav.errors import DavError
+
+MAX_NUMBER_DIGITS = 18  # a byte count or offset (an int64 has 19)
 
 
 def header(request, name):
@@ -11,10 +11,19 @@ def header(request, name):
     return None if value is None else value.decode("latin-1")
 
 
+def number(value):
+    """A non-negative decimal number of a header, or None when it is not one
+    (so that no header can make ``int`` parse thousands of digits)."""
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
+        return None
+    return int(value)
+
+
 def read_body(request, limit):
     """The request body, refused with 413 past ``limit`` bytes."""
     length = header(request, "content-length")
-    if length is not None and length.strip().isdigit() and int(length) > limit:
+    if length is not None and (number(length) or 0) > limit:
         raise DavError("PR413-DV-0001")
     content = request.content
     content.seek(0)
@@ -30,53 +39,20 @@ def xml_body(request, config):
     return body if body.strip() else None
 
 
-def _tags(value):
-    return [t.strip() for t in value.split(",") if t.strip()]
+def preconditions(request, ctx):
+    """The request's preconditions (If-Match, If-None-Match, the dates,
+    If-Range, the ``If`` header), its resource tags read as names in the box."""
+    return Preconditions.from_headers(lambda name: header(request, name), ctx.names_of)
 
 
-def _bare(tag):
-    return tag[2:] if tag.startswith("W/") else tag
+def store(ctx, work, *args):
+    """``work(*args)`` (a box operation) in the store's thread pool."""
+    return ctx.server.pools.store(work, *args)
 
 
-def matches(value, info):
-    """Does an If-Match/If-None-Match value match the resource (None: absent)?"""
-    if info is None:
-        return False
-    tags = _tags(value)
-    return "*" in tags or any(_bare(t) == info.etag for t in tags)
+def created(done):
+    """201 or 204 with the new ETag, for a write that made or replaced a resource."""
+    from ..reply import Reply
 
-
-def check_conditions(if_match, if_none_match, info):
-    """412 unless If-Match matches (when sent) and If-None-Match does not."""
-    if if_match is not None and not matches(if_match, info):
-        raise DavError("PR412-DV-0001")
-    if if_none_match is not None and matches(if_none_match, info):
-        raise DavError("PR412-DV-0001")
-
-
-def room_for_one(tree, directory, config):
-    """The member count of ``directory`` (its lock held by the caller); 400
-    PR400-DV-0007 when one more would pass ``--max-members``. A caller that
-    then adds the member records ``tree.counted(directory, count + 1)``."""
-    members = tree.count_members(directory)
-    if members >= config.max_members:
-        raise DavError("PR400-DV-0007")
-    return members
-
-
-def conditions(request):
-    return header(request, "if-match"), header(request, "if-none-match")
-
-
-def in_thread(work, *args):
-    """Run blocking store work in the thread pool; a full disk is 503."""
-    d = threads.deferToThread(work, *args)
-    d.addErrback(_disk_errors)
-    return d
-
-
-def _disk_errors(failure):
-    error = failure.check(OSError) and failure.value
-    if error and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        raise DavError("PR503-SV-0005")
-    return failure
+    headers = {"ETag": done.info.etag.encode()} if done.info is not None else {}
+    return Reply(201 if done.created else 204, headers=headers)

@@ -2,8 +2,7 @@
 and the locks rooted at it or below it."""
 from ...dav.errors import DavError
 from ..reply import Reply
-from .common import check_conditions, conditions, header, in_thread
-from .locking import Guard
+from .common import header, preconditions, store
 
 RECURSIVE = "X-Personium-Recursive"
 
@@ -19,23 +18,7 @@ def recursive_flag(request):
 
 def render(resource, request):
     ctx = resource.ctx
-    loc, tree = ctx.loc, ctx.tree
-    recursive = recursive_flag(request) or ctx.config.rfc4918
-    if_match, if_none_match = conditions(request)
-    guard = Guard(ctx, request)
-
-    def work():
-        with guard.hold(removes=[(ctx.names, False)]), tree.locked(loc.parent_dir):
-            loc.info = tree.info(loc.path, loc.name)
-            if loc.info is None:
-                raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
-            check_conditions(if_match, if_none_match, loc.info)
-            guard.check(loc.info, [(ctx.names[:-1], False), (ctx.names, True)])
-            if loc.info.is_collection and not recursive and tree.has_members(loc.info):
-                raise DavError("PR403-DV-0003")
-            trash = tree.discard(loc)
-            guard.release(ctx.names)
-        tree.purge(trash)
-        return Reply(204)
-
-    return in_thread(work)
+    recursive = recursive_flag(request)
+    conds = preconditions(request, ctx)
+    return store(ctx, ctx.api.delete, ctx.caller(), ctx.names, recursive,
+                 conds).addCallback(lambda done: Reply(204))

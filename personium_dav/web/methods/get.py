@@ -1,15 +1,15 @@
 """GET and HEAD: files with ETag, conditions and one byte range; a small
 HTML index for collections."""
-import os
 import re
 from html import escape
 
 from twisted.web.static import NoRangeStaticProducer, SingleRangeStaticProducer
 
+from ...dav.conditions import NotModified
 from ...dav.errors import DavError
 from ...dav.live import http_date
 from ..reply import Reply
-from .common import conditions, header, in_thread, matches
+from .common import MAX_NUMBER_DIGITS, header, preconditions
 
 SMALL = 64 * 1024  # files up to this size are read whole; larger ones streamed
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -22,6 +22,8 @@ def _range(value, size):
     if not m or m.group(0) == "bytes=-":
         return None
     first, last = m.groups()
+    if len(first) > MAX_NUMBER_DIGITS or len(last) > MAX_NUMBER_DIGITS:
+        raise _unsatisfiable(size)  # past any file's size
     if first == "":
         length = int(last)
         if length == 0:
@@ -40,22 +42,36 @@ def _unsatisfiable(size):
     return DavError("PR416-DV-0001", headers={"Content-Range": b"bytes */%d" % size})
 
 
+def _checked(ctx, conds, answer):
+    """``answer()`` once the ``If`` header holds (it may read other
+    resources and the lock table: a thread), at once without one."""
+    if not conds.if_lists:
+        return answer()
+    return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
+        lambda _: answer())
+
+
 def render_file(resource, request):
-    info = resource.ctx.loc.info
-    if_match, if_none_match = conditions(request)
-    if if_match is not None and not matches(if_match, info):
-        raise DavError("PR412-DV-0001")
+    ctx = resource.ctx
+    info = ctx.loc.info
+    conds = preconditions(request, ctx)
     headers = {
         "ETag": info.etag.encode(),
         "Last-Modified": http_date(info.modified).encode(),
         "Accept-Ranges": b"bytes",
     }
-    if if_none_match is not None and matches(if_none_match, info):
+    try:
+        conds.check(info, read=True)
+    except NotModified:
         return Reply(304, headers=headers)
+    return _checked(ctx, conds, lambda: _file(ctx, request, conds, info, headers))
+
+
+def _file(ctx, request, conds, info, headers):
     headers["Content-Type"] = info.content_type.encode("latin-1", "replace")
     status, start, length = 200, 0, info.size
     ranged = header(request, "range")
-    if ranged is not None and info.size > 0:
+    if ranged is not None and info.size > 0 and conds.range_applies(info):
         span = _range(ranged, info.size)
         if span is not None:
             status, start, length = 206, span[0], span[1] - span[0] + 1
@@ -64,16 +80,12 @@ def render_file(resource, request):
     if request.method == b"HEAD":
         return Reply(status, headers=headers)
     if length <= SMALL:
-        fd = os.open(info.path, os.O_RDONLY | os.O_CLOEXEC)  # no buffer, no seek: 3 syscalls
-        try:
-            return Reply(status, os.pread(fd, length, start), headers)
-        finally:
-            os.close(fd)
-    return Reply(status, headers=headers, stream=lambda req: _stream(req, info.path, status, start, length))
+        return Reply(status, ctx.api.content(info, start, length), headers)
+    return Reply(status, headers=headers,
+                 stream=lambda req: _stream(req, ctx.api.open(info), status, start, length))
 
 
-def _stream(request, path, status, start, length):
-    f = open(path, "rb")
+def _stream(request, f, status, start, length):
     request.notifyFinish().addBoth(lambda _: f.close())
     if status == 206:
         SingleRangeStaticProducer(request, f, start, length).start()
@@ -83,6 +95,12 @@ def _stream(request, path, status, start, length):
 
 def render_collection(resource, request):
     ctx = resource.ctx
+    info = ctx.loc.info
+    conds = preconditions(request, ctx)
+    try:
+        conds.check(info, read=True)
+    except NotModified:
+        return Reply(304, headers={"ETag": info.etag.encode()})
 
     def page(members):
         rows = "".join(
@@ -92,7 +110,8 @@ def render_collection(resource, request):
             for m in members)
         title = escape(ctx.href(ctx.names, True))
         body = "<!DOCTYPE html><title>%s</title><h1>%s</h1><ul>%s</ul>" % (title, title, rows)
-        return Reply(200, body.encode("utf-8"), {"ETag": ctx.loc.info.etag.encode()},
+        return Reply(200, body.encode("utf-8"), {"ETag": info.etag.encode()},
                      b"text/html; charset=utf-8")
 
-    return in_thread(ctx.tree.members, ctx.loc.path).addCallback(page)
+    return _checked(ctx, conds, lambda: ctx.server.pools.reads(
+        ctx.api.members, info).addCallback(page))

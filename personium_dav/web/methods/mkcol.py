@@ -1,11 +1,9 @@
 """MKCOL: plain, or extended (RFC 5689) for a service collection with __src."""
-from ..envelope import state
 from ...dav.errors import DavError
-from ..reply import Refusal, Reply, xml_reply
+from ...dav.properties import frozen, refusal
 from ...dav.xmlutil import DAV, PNS, XML_HEAD, children, empty_element, parse, split
-from . import proppatch
-from .common import header, in_thread, room_for_one, xml_body
-from .locking import Guard
+from ..reply import Refusal, xml_reply
+from .common import created, header, preconditions, store, xml_body
 
 PLAIN = {(DAV, "collection")}
 SERVICE = {(DAV, "collection"), (PNS, "service")}
@@ -47,7 +45,7 @@ def _requested(request, config):
                         kind = "service"
                     elif types != PLAIN:
                         failed.append(key)
-                elif proppatch.refusal("set", el) is not None:
+                elif refusal("set", el) is not None:
                     failed.append(key)
                 else:
                     props.append(el)
@@ -65,28 +63,14 @@ def _mkcol_failure(failed):
 
 def render(resource, request):
     ctx = resource.ctx
-    loc, tree, config = ctx.loc, ctx.tree, ctx.config
-    if loc.parent_kind == "src":
+    config = ctx.server.config
+    if ctx.loc.parent_kind == "src":
         raise DavError("PR405-DV-0001", headers={"Allow": resource.allow()})
     if len(ctx.names) > config.max_depth:
         raise DavError("PR400-DV-0008")
     kind, elements = _requested(request, config)
-    st = state(request)
-    if st is not None:  # the event log's type: servicecol.create for a service collection
-        st.kind = kind
-    props = proppatch.frozen(elements, config)
-    guard = Guard(ctx, request)
-
-    def work():
-        with guard.hold(), tree.locked(loc.parent_dir):
-            if tree.info(loc.path, loc.name) is not None:
-                raise DavError("PR405-DV-0001", headers={"Allow": resource.allow()})
-            guard.check(None, [(ctx.names[:-1], False)])
-            members = room_for_one(tree, loc.parent_dir, config)
-            tmp = tree.build_collection(kind, props, loc.name)
-            tree.install_collection(tmp, loc)
-            tree.counted(loc.parent_dir, members + 1)
-        info = tree.info(loc.path, loc.name)
-        return Reply(201, headers={"ETag": info.etag.encode()})
-
-    return in_thread(work)
+    ctx.kind = kind  # the event log's type: servicecol.create for a service collection
+    props = frozen(elements, config)
+    conds = preconditions(request, ctx)
+    return store(ctx, ctx.api.mkcol, ctx.caller(), ctx.names, kind, props,
+                 conds).addCallback(created)

@@ -13,15 +13,15 @@ from dataclasses import replace
 
 from twisted.internet import task
 
-from ...auth.privileges import ACL_KEY, ANONYMOUS
+from ...auth.privileges import ACL_KEY, ANONYMOUS, acls_of, display_acl, load_acl
 from ...dav.errors import DavError
 from ...dav.live import BY_NAME_ONLY, all_live, live_value, live_values
-from ..reply import XML_TYPE, Reply, xml_reply
+from ...dav.lockxml import discovery
 from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
-                       escape, parse, split)
-from . import acl
-from .common import header, in_thread, xml_body
-from .lock import discovery
+                            escape, parse, split)
+from ..reply import XML_TYPE, Reply, xml_reply
+from ..state import quote_segment, state_of
+from .common import header, preconditions, xml_body
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
@@ -116,15 +116,68 @@ def _request_kind(body):
     return kind, None if keys is None else list(keys)
 
 
+def asked_acl(kind, keys):
+    """Is ``D:acl`` asked for? By name (``D:prop``, ``D:allprop`` with
+    ``D:include``) or ``D:propname``: as RFC 3744 properties, it is not part
+    of a plain ``allprop`` (RFC 4918 §9.1), which keeps generic clients'
+    listings free of principal hrefs."""
+    return kind == "propname" or ACL_KEY in (keys or ())
+
+
+def viewer(ctx, principal, wanted=True):
+    """``view(info, own)`` -> the Info as ``principal`` may see it in a
+    PROPFIND: ``D:acl`` shown (with ``xml:base``) only when ``wanted`` and
+    with read-acl on the resource."""
+    if not wanted:
+        def hide(info, own=True):
+            if ACL_KEY not in info.props:
+                return info
+            return replace(info, props={k: v for k, v in info.props.items() if k != ACL_KEY})
+
+        return hide
+    api, loc = ctx.api, ctx.loc
+    chain = acls_of(loc.chain)
+    base = ctx.cell_url
+    own_ok = api.may(principal, "read-acl", ctx.names, chain)
+
+    def view(info, own=True):
+        value = info.props.get(ACL_KEY)
+        if value is None:
+            return info
+        props = dict(info.props)
+        if own:
+            ok = own_ok
+        else:
+            ok = api.may(principal, "read-acl", ctx.names + [info.name],
+                         chain + [load_acl(value)])
+        if ok:
+            props[ACL_KEY] = display_acl(value, base)
+        else:
+            del props[ACL_KEY]
+        return replace(info, props=props)
+
+    return view
+
+
 def render(resource, request):
     ctx = resource.ctx
+    config = ctx.server.config
     info = ctx.loc.info
-    level = depth(request, ctx.config.rfc4918, info.is_collection)
-    body = xml_body(request, ctx.config)
+    level = depth(request, config.rfc4918, info.is_collection)
+    body = xml_body(request, config)
     kind, keys = _request_kind(body)
-    # D:acl only for callers holding read-acl (SPEC §9, methods/acl.py)
-    shown = acl.asked(kind, keys)
-    view = acl.viewer(resource, request, getattr(ctx, "principal", None) or ANONYMOUS, shown)
+    conds = preconditions(request, ctx)
+    conds.check(info)
+    if conds.if_lists:
+        return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
+            lambda _: _answer(ctx, info, level, kind, keys))
+    return _answer(ctx, info, level, kind, keys)
+
+
+def _answer(ctx, info, level, kind, keys):
+    # D:acl only for callers holding read-acl
+    shown = asked_acl(kind, keys)
+    view = viewer(ctx, ctx.principal or ANONYMOUS, shown)
     if level == 0 or not info.is_collection:
         # the lock table is read like the sidecars resolve() read: through a
         # cache revalidated on its stat, never waiting for its flock
@@ -140,15 +193,13 @@ def render(resource, request):
                 info.rendered = (memo, own)
         return xml_reply(207, MULTISTATUS_OPEN + own + MULTISTATUS_CLOSE)
 
-    from ..resources import quote_segment  # (resources imports this module)
-
     base = ctx.href(ctx.names, True)  # each member's href is base + its name
     memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
 
     def listing():
         """The collection's own response and its members' (blocking: a
         thread)."""
-        members = ctx.tree.members(info.path)
+        members = ctx.api.members(info)
         locked = _locked(ctx, kind, keys)
         own = response(base, locked(view(info), ctx.names), kind, keys)
         if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
@@ -176,7 +227,7 @@ def render(resource, request):
         return Reply(207, headers={"Content-Type": XML_TYPE},
                      stream=lambda req: _stream(req, _slices(own, responses)))
 
-    return in_thread(listing).addCallback(reply)
+    return ctx.server.pools.reads(listing).addCallback(reply)
 
 
 def _slices(own, responses):
@@ -203,24 +254,25 @@ def _locked(ctx, kind, keys):
     touches the request's resource or what is below it."""
     if kind == "propname" or (kind == "prop" and LOCKDISCOVERY not in keys):
         return _unlocked
-    table = ctx.server.locks
-    locks = [lk for lk in table.read(ctx.cell, ctx.box)
+    locks = [lk for lk in ctx.api.read_locks()
              if lk.covers(ctx.names) or lk.below(ctx.names)]
     if not locks:
         return _unlocked
-    now = table.clock()
+    now = ctx.api.clock()
 
     def locked(info, names):
-        value = discovery(ctx, locks, names, now)
+        value = discovery(ctx.href, locks, names, now)
         return info if value is None else replace(info, discovery=value)
 
     return locked
 
 
 def _stream(request, chunks):
+    st = state_of(request)
+
     def write_all():
         for chunk in chunks:
-            if request.finished or request._disconnected:
+            if request.finished or st.disconnected:
                 return
             request.write(chunk)
             yield

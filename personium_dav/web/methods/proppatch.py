@@ -1,68 +1,14 @@
 """PROPPATCH: every instruction checked before any is applied, then all of
-them committed at once under the collection's lock (SPEC §6)."""
-from ...dav import service
+them committed at once by the box API (SPEC of PROPPATCH in docs)."""
 from ...dav.errors import DavError
-from ...dav.live import PROTECTED
+from ...dav.properties import check_limits, instructions, refusal
+from ...dav.xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, empty_element, escape,
+                            freeze, parse, split)
 from ..reply import Refusal, xml_reply
-from ...store import group
-from ...store.tree import now_ms
-from ...dav.xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, PNS, children, empty_element,
-                       escape, freeze, parse, split)
-from .common import check_conditions, conditions, in_thread, xml_body
-from .locking import Guard
+from .common import preconditions, store, xml_body
 
-SERVICE = (PNS, "service")
 STATUS = {200: "HTTP/1.1 200 OK", 403: "HTTP/1.1 403 Forbidden",
           424: "HTTP/1.1 424 Failed Dependency"}
-
-
-def instructions(root):
-    """[(op, element)] in document order from a D:propertyupdate."""
-    if root.tag != "{DAV:}propertyupdate":
-        raise DavError("PR400-DV-0001")
-    ops = []
-    for op in children(root):
-        if op.tag not in ("{DAV:}set", "{DAV:}remove"):
-            raise DavError("PR400-DV-0002")
-        props = children(op)
-        if not props or any(p.tag != "{DAV:}prop" for p in props):
-            raise DavError("PR400-DV-0002")
-        kind = "set" if op.tag == "{DAV:}set" else "remove"
-        ops.extend((kind, el) for p in props for el in children(p))
-    if not ops:
-        raise DavError("PR400-DV-0001")
-    return ops
-
-
-def refusal(op, el):
-    """The precondition a property instruction fails, or None.
-
-    A bad ``p:service`` refuses the whole request (400) instead."""
-    key = split(el.tag)
-    if key in PROTECTED:
-        return "cannot-modify-protected-property"
-    if key == SERVICE and op == "set":
-        service.validate(el)
-    return None
-
-
-def frozen(elements, config=None):
-    values = {split(el.tag): freeze(el) for el in elements}
-    if config is not None:
-        check_limits(len(elements), values.items(), config)
-    return values
-
-
-def check_limits(count, values, config):
-    """400 PR400-DV-0006 for too many properties in one request, or for a
-    property value (serialised) over ``max_prop_value`` bytes."""
-    if count > config.max_props_per_request:
-        raise DavError("PR400-DV-0006", "more than %d properties in one request"
-                       % config.max_props_per_request)
-    for (ns, local), value in values:
-        if value is not None and len(value) > config.max_prop_value:
-            raise DavError("PR400-DV-0006", "value of {%s}%s is larger than %d bytes"
-                           % (ns, local, config.max_prop_value))
 
 
 def _propstat(names, status, error=None):
@@ -80,14 +26,14 @@ def _multistatus(href, propstats):
 
 def render(resource, request):
     ctx = resource.ctx
-    loc, tree = ctx.loc, ctx.tree
-    info = loc.info
-    body = xml_body(request, ctx.config)
+    config = ctx.server.config
+    info = ctx.loc.info
+    body = xml_body(request, config)
     if body is None:
         raise DavError("PR400-DV-0001")
     ops = instructions(parse(body))
-    if len(ops) > ctx.config.max_props_per_request:
-        check_limits(len(ops), (), ctx.config)
+    if len(ops) > config.max_props_per_request:
+        check_limits(len(ops), (), config)
     href = ctx.href(ctx.names, info.is_collection)
     refused = [(el, refusal(op, el)) for op, el in ops]
     if any(reason for _, reason in refused):
@@ -98,43 +44,14 @@ def render(resource, request):
             stats.append(_propstat(others, 424))
         raise Refusal(xml_reply(207, _multistatus(href, stats)))
     staged = [(op, split(el.tag), freeze(el) if op == "set" else None) for op, el in ops]
-    check_limits(len(staged), ((key, value) for _, key, value in staged), ctx.config)
-    if info.is_collection:
-        directory, member = loc.path, ""
-    else:
-        directory, member = loc.parent_dir, loc.name
-    if_match, if_none_match = conditions(request)
-    guard = Guard(ctx, request)
+    check_limits(len(staged), ((key, value) for _, key, value in staged), config)
+    conds = preconditions(request, ctx)
 
-    def change(txn):
-        current = tree.info(loc.path, loc.name)
-        if current is None:
-            raise DavError("PR404-DV-0001", ctx.url(ctx.names, False))
-        check_conditions(if_match, if_none_match, current)
-        guard.check(current, [(ctx.names, False)])
-        for op, key, value in staged:
-            if op == "set":
-                txn.set(member, key, value)
-            else:
-                txn.remove(member, key)
-        txn.touch(member, now_ms())
-
-    def work():
-        with guard.hold():  # the box's locks cannot change until the commit
-            if if_match is None and if_none_match is None:
-                # concurrent PROPPATCHes of one collection share one commit
-                group.commit(tree, directory, member, change)
-            else:  # conditions are checked against the disk: a commit of its own
-                with tree.locked(directory):
-                    txn = tree.props(directory).begin()
-                    change(txn)
-                    txn.commit()
-        return tree.info(loc.path, loc.name)
-
-    def answer(new):
+    def answer(done):
         echoed = [value.decode("utf-8") if op == "set" else empty_element(*key)
                   for op, key, value in staged]
         return xml_reply(207, _multistatus(href, [_propstat(echoed, 200)]),
-                         {"ETag": new.etag.encode()})
+                         {"ETag": done.info.etag.encode()})
 
-    return in_thread(work).addCallback(answer)
+    return store(ctx, ctx.api.proppatch, ctx.caller(), ctx.names, staged,
+                 conds).addCallback(answer)

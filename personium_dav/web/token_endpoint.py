@@ -17,9 +17,9 @@ from urllib.parse import parse_qs
 
 from twisted.internet import threads
 
-from ..web.reply import Refusal, Reply
-from .accounts import AuthFailure
-from .tokens import TokenExpired, TokenInvalid
+from .reply import Refusal, Reply
+from ..auth.accounts import AuthFailure
+from ..auth.tokens import TokenExpired, TokenInvalid
 
 MAX_FORM = 64 * 1024
 JSON = b"application/json"

@@ -1,0 +1,119 @@
+"""What the server knows of one request, reached through one adapter.
+
+``RequestState`` is made by the envelope when a request begins (its key, the
+headers every answer carries), filled in by the resolution (cell, box, the
+names below it, where they point) and by authentication (the principal),
+and read by the methods, the answer writer and the logs. It is the
+request's component for ``IRequestState`` (twisted.web's requests are
+``Componentized``): ``state_of(request)``.
+"""
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from zope.interface import Interface
+
+from ..dav.conditions import OUTSIDE
+from ..dav.names import is_valid_name
+from ..store.box import Caller
+
+
+class IRequestState(Interface):
+    """The personium-dav state of a twisted.web request."""
+
+
+def state_of(request):
+    """The request's state; None for a request that is not a twisted.web
+    ``Request`` (a test's stand-in) or that the envelope never began."""
+    get = getattr(request, "getComponent", None)
+    return get(IRequestState) if get is not None else None
+
+
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~!$&'()+,;=@-")
+
+
+def quote_segment(name):
+    """A name as one href segment, percent-encoded where it must be."""
+    if _PLAIN.issuperset(name):
+        return name  # nothing to quote (the common case, and a fast one)
+    return quote(name, safe="!$&'()+,;=@~")
+
+
+class RequestState:
+    __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
+                 "envelope", "recorded", "server", "request", "prefix", "loc", "_cell_url",
+                 "disconnected")
+
+    def __init__(self, key, envelope=None, server=None, request=None, prefix=""):
+        self.key = key
+        self.headers = {}  # name -> value(s): set on every answer, errors included
+        self.preflight = False
+        self.principal = None
+        self.cell = None
+        self.box = None  # the box's name
+        self.names = []  # the decoded segments below the box
+        self.kind = None  # the resource kind, for the event type
+        self.envelope = envelope  # writes the event-log line
+        self.recorded = False
+        self.server = server
+        self.request = request
+        self.prefix = prefix  # the href of where the resource is mounted
+        self.loc = None  # where the names point (store.tree.Location)
+        self._cell_url = None
+        self.disconnected = False  # the client went away (web/reply.py)
+
+    # -- the box API ----------------------------------------------------------
+
+    @property
+    def api(self):
+        """The box API of the request's box."""
+        return self.server.store.box(self.cell, self.box)
+
+    def caller(self):
+        return Caller(self.principal, self.url)
+
+    # -- URLs -----------------------------------------------------------------
+
+    def href(self, names, collection):
+        path = "".join("/" + quote_segment(n) for n in [self.cell, self.box, *names])
+        return self.prefix + path + ("/" if collection else "")
+
+    def origin(self):
+        """``{scheme}://{host}`` of the request."""
+        request = self.request
+        scheme = "https" if request.isSecure() else "http"
+        host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
+        return "%s://%s" % (scheme, host)
+
+    def url(self, names, collection=True):
+        return self.origin() + self.href(list(names), collection)
+
+    def parent_url(self):
+        return self.url(self.names[:-1])
+
+    @property
+    def cell_url(self):
+        """``{scheme}://{host}{prefix}/{cell}/``: the realm of the challenges."""
+        if self._cell_url is None and self.cell is not None:
+            self._cell_url = "%s%s/%s/" % (self.origin(), self.prefix, self.cell)
+        return self._cell_url
+
+    def cell_path(self):
+        """The decoded path of the cell: ``{mount prefix}/{cell}/``."""
+        return unquote_to_bytes(self.prefix).decode("utf-8", "replace") + "/" + self.cell + "/"
+
+    def names_of(self, url):
+        """The names below this box of a URL or absolute path (host and
+        scheme are not compared), or ``OUTSIDE``: how an ``If`` header's
+        resource tag is read."""
+        path = urlsplit(url).path
+        if not path.startswith(self.prefix + "/"):
+            return OUTSIDE
+        raw = path[len(self.prefix) + 1:].split("/")
+        if raw and raw[-1] == "":
+            raw.pop()
+        try:
+            names = [unquote_to_bytes(s).decode("utf-8") for s in raw]
+        except UnicodeDecodeError:
+            return OUTSIDE
+        if names[:2] != [self.cell, self.box] or not all(is_valid_name(n, self.server.config.rfc4918) for n in names[2:]):
+            return OUTSIDE
+        return tuple(names[2:])
