@@ -29,7 +29,9 @@ class Server:
         self.locks = LockTable(self.tree.root, durable=config.durable)
         self.auth = Auth(self.tree.root, AuthSettings(
             lockout_attempts=config.lockout_attempts, lockout_seconds=config.lockout_seconds,
-            access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl),
+            access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl,
+            login_rate=config.login_rate, trusted_proxies=tuple(config.trusted_proxies),
+            hash_threads=config.hash_threads),
             checker=checker, policy=policy, durable=config.durable)
         self.events = EventLog(self.tree.root, config.event_log_size, config.event_log_files)
         self.envelope = Envelope(self.auth.checker, self.auth.policy, self.events)

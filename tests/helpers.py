@@ -55,6 +55,7 @@ class DavTestCase(unittest.TestCase):
         provision.create_box(self.data, "cell1", "box1")
         resource = makeResource(self.data, self.config)
         self.server = resource.server
+        self.addCleanup(self.server.auth.close)  # the password pool's threads, if started
         # every request authenticates as the data root's owner unless it is
         # sent with anonymous=True or its own Authorization header
         self.ownerToken = self.server.auth.tokens.owner_token(ttl=24 * 3600)

@@ -227,8 +227,11 @@ class AclParseTests(unittest.TestCase):
 
 
 class FakeAccounts:
+    def read(self, cell):
+        return {"accounts": {"me": {"roles": []}}}
+
     def get(self, cell, name):
-        return {"roles": []} if name == "me" else None
+        return self.read(cell)["accounts"].get(name)
 
 
 class EnvelopePartsTests(unittest.TestCase):
