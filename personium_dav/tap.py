@@ -156,7 +156,7 @@ class Options(usage.Options):
             event_log_files=self["event-log-files"],
             max_lock_timeout=self["max-lock-timeout"],
             login_rate=self["login-rate"],
-            trusted_proxies=self["trusted-proxy"],
+            trusted_proxies=_trustedProxies(self["trusted-proxy"]),
             hash_threads=self["hash-threads"],
         )
 
