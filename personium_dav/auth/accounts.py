@@ -25,8 +25,10 @@ under the lock (``failures`` + 1) before running argon2, and refuses without
 running it once ``lockout_attempts`` are counted, so however many attempts
 arrive together at most that many passwords are ever tried per window, the
 right one included. A right password resets the count; a wrong one that
-finds the count spent locks the account for ``lockout_seconds``. While
-locked, even the right password fails.
+finds the count spent, or an attempt that arrives when it is spent, locks
+the account for ``lockout_seconds`` (so a count left by a process stopped
+in the middle of a check ends with that lock). While locked, even the
+right password fails.
 """
 import functools
 import hashlib
@@ -305,11 +307,19 @@ class AccountStore:
             if account.get("locked_until", 0) > now:
                 raise AuthFailure("locked")
             if account.get("failures", 0) >= self.lockout_attempts:
-                raise AuthFailure("locked")  # every attempt of the window is under way
+                # every attempt of the window is counted (under way, or lost
+                # with a process that stopped during its check): locked now,
+                # so that the lock, and not a lost count, ends this
+                account["failures"] = 0
+                account["locked_until"] = now + self.lockout_seconds
+                return None
             account["failures"] = account.get("failures", 0) + 1
             return dict(account)
 
-        return self._change(cell, change)
+        account = self._change(cell, change)
+        if account is None:
+            raise AuthFailure("locked")
+        return account
 
     def _settle(self, cell, name, success):
         """After the check: a right password resets the count; a wrong one
