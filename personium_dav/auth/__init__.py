@@ -9,7 +9,7 @@ replace, an ``ITokenChecker`` and an ``IPrivilegePolicy``
 """
 from dataclasses import dataclass
 
-from .accounts import AccountError, AccountStore, AuthFailure
+from .accounts import AccountError, AccountStore, AuthFailure, generation
 from .checker import CredentialChecker
 from .logins import Logins
 from .privileges import ANONYMOUS, AclPolicy, Principal, Target
@@ -41,12 +41,17 @@ class Auth:
                                      settings.lockout_seconds, durable=durable)
         self.tokens = TokenService(load_secret(data_root), settings.access_ttl,
                                    settings.refresh_ttl,
-                                   owner_generation=OwnerGeneration(data_root))
+                                   owner_generation=OwnerGeneration(data_root),
+                                   account_generation=self._generation_of)
         self.logins = Logins(self.accounts, settings.hash_threads, settings.login_rate,
                              settings.trusted_proxies)
         self.checker = checker if checker is not None else CredentialChecker(
             self.tokens, self.accounts, self.logins)
         self.policy = policy if policy is not None else AclPolicy()
+
+    def _generation_of(self, cell, name):
+        account = self.accounts.get(cell, name)
+        return generation(account) if account is not None else 0
 
     def close(self):
         """Stop the password thread pool (started when first needed; also

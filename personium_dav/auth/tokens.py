@@ -121,12 +121,14 @@ class TokenService:
     """Issues and verifies the server's tokens."""
 
     def __init__(self, secret, access_ttl=3600, refresh_ttl=86400, clock=time.time,
-                 owner_generation=None):
+                 owner_generation=None, account_generation=None):
         self.secret = secret
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.clock = clock
         self.owner_generation = owner_generation  # an OwnerGeneration, or None (always 0)
+        # (cell, account) -> its generation now, for ``issue`` without one
+        self.account_generation = account_generation
         self._verified = {}  # (token, kind) -> claims of a token that verified
 
     def owner_gen(self):
@@ -134,7 +136,17 @@ class TokenService:
         return self.owner_generation.current() if self.owner_generation is not None else 0
 
     def issue(self, cell, subject, roles=(), owner=False, ttl=None, kind="access",
-              generation=0, **extra):
+              generation=None, **extra):
+        """A signed token. Without ``generation``, it is the one the token
+        would be checked against now: the owner generation for the owner,
+        else the account's (``account_generation``; 0 without it)."""
+        if generation is None:
+            if owner:
+                generation = self.owner_gen()
+            elif self.account_generation is not None and cell and subject:
+                generation = self.account_generation(cell, subject)
+            else:
+                generation = 0
         if ttl is None:
             ttl = self.refresh_ttl if kind == "refresh" else self.access_ttl
         now = int(self.clock())
