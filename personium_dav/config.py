@@ -21,6 +21,9 @@ class Config:
     event_log_size: int = 10 * 1024 * 1024  # bytes of an event log before rotation
     event_log_files: int = 10  # rotated event logs kept per cell
     max_lock_timeout: int = 86400  # seconds a LOCK is granted at most (and without Timeout)
+    login_rate: int = 30  # failed logins a minute per client address
+    trusted_proxies: tuple = ()  # proxies whose X-Forwarded-For names the client
+    hash_threads: int = 2  # threads checking passwords (argon2 holds 64 MiB each)
 
     @property
     def rfc4918(self):

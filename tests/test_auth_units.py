@@ -100,6 +100,52 @@ class AccountStoreTests(unittest.TestCase):
         self.assertEqual(self.store.accounts("cell1"), {})
         self.assertRaises(AccountError, self.store.remove_account, "cell1", "me")
 
+    def test_generations(self):
+        """Raised by every password or role change, by revoke, and never
+        given twice in a cell (docs/security.md, "Revocation")."""
+        store = self.store
+        store.add_role("cell1", "r")
+        store.add_role("cell1", "s")
+        store.add_account("cell1", "me", "pw", ["r"])
+        store.add_account("cell1", "you", "pw", ["s"])
+        gen = lambda name: store.get("cell1", name)["generation"]
+        seen = [gen("me"), gen("you")]
+        store.add_account("cell1", "me", "pw", ["r"])  # the same again: still new
+        seen.append(gen("me"))
+        you = gen("you")
+        store.remove_role("cell1", "r")
+        seen.append(gen("me"))
+        self.assertEqual(gen("you"), you)  # did not hold it
+        self.assertEqual(store.revoke("cell1", "you"), ["you"])
+        seen.append(gen("you"))
+        store.remove_account("cell1", "me")
+        store.add_account("cell1", "me", "pw")
+        seen.append(gen("me"))
+        self.assertEqual(store.revoke("cell1"), ["me", "you"])
+        seen += [gen("me"), gen("you")]
+        self.assertEqual(seen, sorted(set(seen)))
+        self.assertRaises(AccountError, store.revoke, "cell1", "ghost")
+        self.assertRaises(AccountError, store.revoke, "nocell")
+
+    def test_attemptsCountedAtTheirStart(self):
+        """Attempts reserved and never settled (under way, or lost with a
+        stopped process) spend the count: the next one runs no argon2 and
+        locks the account, for the lockout time only."""
+        self.store.add_account("cell1", "me", "pw")
+        verified = []
+        real = self.store.hasher.verify
+        self.store.hasher = type("H", (), {"hash": self.store.hasher.hash,
+                                           "verify": lambda s, h, p: verified.append(p)
+                                           or real(h, p)})()
+        for _ in range(3):
+            self.store._reserve("cell1", "me")
+        failure = self.assertRaises(AuthFailure, self.store.check_password, "cell1", "me", "pw")
+        self.assertEqual((failure.reason, verified), ("locked", []))
+        self.assertTrue(self.store.locked("cell1", "me"))
+        self.clock.now += 61
+        self.assertEqual(self.store.check_password("cell1", "me", "pw"), [])
+        self.assertEqual(self.store.get("cell1", "me")["failures"], 0)
+
     def test_sharedBetweenStores(self):
         """Another process (another store object) sees the change."""
         other = AccountStore(self.root)
@@ -229,8 +275,11 @@ class AclParseTests(unittest.TestCase):
 
 
 class FakeAccounts:
+    def read(self, cell):
+        return {"accounts": {"me": {"roles": []}}}
+
     def get(self, cell, name):
-        return {"roles": []} if name == "me" else None
+        return self.read(cell)["accounts"].get(name)
 
 
 class EnvelopePartsTests(unittest.TestCase):

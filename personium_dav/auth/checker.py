@@ -9,12 +9,12 @@ import base64
 import binascii
 import time
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from zope.interface import implementer
 
 from ..dav.errors import DavError
 from ..interfaces import ITokenChecker
-from .accounts import AuthFailure
+from .accounts import AuthFailure, generation
 from .privileges import ANONYMOUS, Principal
 from .tokens import TokenExpired, TokenInvalid
 
@@ -63,38 +63,87 @@ def _cookie(request, name):
 
 @implementer(ITokenChecker)
 class CredentialChecker:
-    """Checks tokens with a ``TokenService`` and passwords with an ``AccountStore``."""
+    """Checks tokens with a ``TokenService``, and passwords with ``Logins``
+    over an ``AccountStore`` (its own ``Logins`` when none is given).
+
+    A token names an account and the generation it was issued for; the
+    account's roles are read as they are *now*, and a token whose account is
+    gone or whose generation is not the account's any more (a changed
+    password or roles, ``token revoke``) is refused. The owner's tokens
+    carry the owner generation (``TokenService.owner_gen``)."""
 
     KNOWN = 1024  # bearer tokens whose Principal is remembered (cleared when full)
 
-    def __init__(self, tokens, accounts):
+    def __init__(self, tokens, accounts, logins=None):
         self.tokens = tokens
         self.accounts = accounts
-        self._known = {}  # bearer token -> (exp, Principal)
+        if logins is None:
+            from .logins import Logins
+
+            logins = Logins(accounts)
+        self.logins = logins
+        self._known = {}  # bearer token -> Known
 
     def _bearer(self, token):
-        """The Principal of a bearer token. A token seen before is not decoded
-        again: its Principal is remembered with its ``exp``, and only the
-        expiry and (for an account) the account's existence are re-checked;
-        anything else takes the full path, which raises the right error."""
+        """The Principal of a bearer token.
+
+        A token seen before is not decoded again: what it names is
+        remembered with its ``exp``, the accounts document its Principal was
+        made from, and its generation. A repeat costs a ``stat`` of the
+        accounts file (``AccountStore.read`` keeps the parsed document in
+        memory while the file is unchanged): while the document is the same
+        object the remembered Principal is still right; when it changed, the
+        generation is compared again and the Principal made anew from the
+        account's roles. Never a Principal for an expired or revoked token:
+        those take the full path, which raises the right error."""
         hit = self._known.get(token)
-        if hit is not None and hit[0] > time.time() and (
-                hit[1].owner or self.accounts.get(hit[1].cell, hit[1].subject) is not None):
-            return hit[1]
+        if hit is not None and hit.exp > time.time():
+            principal = self._known_principal(hit)
+            if principal is not None:
+                return principal
+            self._known.pop(token, None)
         claims = self.tokens.verify(token)
-        principal = self._principal(claims, "bearer")
+        principal, doc = self._principal_of(claims, "bearer")
         if len(self._known) >= self.KNOWN:
             self._known.clear()
-        self._known[token] = (int(claims["exp"]), principal)
+        self._known[token] = Known(int(claims["exp"]), claims.get("gen", 0), principal, doc)
         return principal
 
-    def _principal(self, claims, via):
+    def _known_principal(self, hit):
+        principal = hit.principal
+        if principal.owner:
+            return principal if self.tokens.owner_gen() == hit.gen else None
+        doc = self.accounts.read(principal.cell)
+        if doc is hit.doc:
+            return principal
+        account = doc["accounts"].get(principal.subject)
+        if account is None or generation(account) != hit.gen:
+            return None
+        roles = frozenset(account["roles"])
+        if roles != principal.roles:
+            principal = Principal(principal.cell, principal.subject, roles, via=principal.via)
+        hit.principal, hit.doc = principal, doc
+        return principal
+
+    def _principal_of(self, claims, via):
+        """(the Principal of valid claims, the accounts document it was read
+        from); TokenInvalid for a gone account or an old generation."""
+        gen = claims.get("gen", 0)
         if claims.get("owner"):
-            return Principal(subject=claims.get("sub") or "owner", owner=True, via=via)
+            if self.tokens.owner_gen() != gen:
+                raise TokenInvalid()  # token revoke --owner
+            return Principal(subject=claims.get("sub") or "owner", owner=True, via=via), None
         cell, subject = claims.get("cell"), claims.get("sub")
-        if not cell or not subject or self.accounts.get(cell, subject) is None:
-            raise TokenInvalid()  # the account is gone
-        return Principal(cell, subject, frozenset(claims.get("roles") or ()), via=via)
+        if not cell or not subject:
+            raise TokenInvalid()
+        doc = self.accounts.read(cell)
+        account = doc["accounts"].get(subject)
+        if account is None or generation(account) != gen:
+            raise TokenInvalid()  # the account is gone, or changed since the token
+        return Principal(cell, subject, frozenset(account["roles"]), via=via), doc
+
+    def _principal(self, claims, via):
+        return self._principal_of(claims, via)[0]
 
     def authenticate(self, request, cell):
         found = credentials(request)
@@ -102,7 +151,7 @@ class CredentialChecker:
             return ANONYMOUS
         kind = found[0]
         if kind == "basic":
-            return self._basic(cell, found[1], found[2])
+            return self._basic(request, cell, found[1], found[2])
         try:
             if kind == "bearer":
                 return self._bearer(found[1])
@@ -112,15 +161,24 @@ class CredentialChecker:
         except TokenInvalid:
             raise DavError("PR401-AU-0009" if kind == "cookie" else "PR401-AU-0006")
 
-    def _basic(self, cell, user, password):
+    def _basic(self, request, cell, user, password):
         if cell is None:
             return defer.fail(DavError("PR401-AU-0001"))
 
-        def check():
-            try:
-                roles = self.accounts.check_password(cell, user, password)
-            except AuthFailure:
-                raise DavError("PR401-AU-0001")
-            return Principal(cell, user, frozenset(roles), via="basic")
+        def passed(login):
+            return Principal(cell, user, frozenset(login.roles), via="basic")
 
-        return threads.deferToThread(check)
+        def failed(failure):
+            failure.trap(AuthFailure)
+            raise DavError("PR401-AU-0001")
+
+        return self.logins.check(request, cell, user, password).addCallbacks(passed, failed)
+
+
+class Known:
+    """What the bearer cache remembers of a token."""
+
+    __slots__ = ("exp", "gen", "principal", "doc")
+
+    def __init__(self, exp, gen, principal, doc):
+        self.exp, self.gen, self.principal, self.doc = exp, gen, principal, doc

@@ -6,17 +6,21 @@
     python -m personium_dav role add|remove CELL ROLE --data DIR
     python -m personium_dav token --data DIR --owner [--ttl SECONDS]
     python -m personium_dav token --data DIR --cell CELL --account NAME [--ttl SECONDS]
+    python -m personium_dav token revoke CELL ACCOUNT --data DIR
+    python -m personium_dav token revoke CELL --all --data DIR
+    python -m personium_dav token revoke --owner --data DIR
 
 A password is read from standard input when it is not a terminal (the first
 line), else prompted for twice; never taken from the command line, where
 ``ps`` and shell histories would show it.
 """
+import argparse
 import getpass
 import os
 import sys
 
 from .accounts import AccountError, AccountStore
-from .tokens import TokenService, load_secret
+from .tokens import OwnerGeneration, TokenInvalid, TokenService, load_secret
 
 DEFAULT_DATA = "./personium-data"
 
@@ -99,18 +103,50 @@ def token(args):
         return _fail(error)
     if args.ttl is not None and args.ttl < 1:
         return _fail("--ttl must be a positive number of seconds")
-    tokens = TokenService(load_secret(store.root))
+    tokens = TokenService(load_secret(store.root),
+                          owner_generation=OwnerGeneration(store.root))
     if args.owner:
         if args.cell or args.account:
             return _fail("--owner takes no --cell or --account")
-        print(tokens.owner_token(ttl=args.ttl))
+        try:
+            print(tokens.owner_token(ttl=args.ttl))
+        except TokenInvalid:
+            return _fail("%s is unreadable (token revoke --owner writes it anew)"
+                         % tokens.owner_generation.path)
         return 0
     if not args.cell or not args.account:
         return _fail("give --owner, or --cell and --account")
     account = store.get(args.cell, args.account)
     if account is None:
         return _fail("no account %r in cell %r" % (args.account, args.cell))
-    print(tokens.issue(args.cell, args.account, account["roles"], ttl=args.ttl))
+    print(tokens.issue(args.cell, args.account, account["roles"], ttl=args.ttl,
+                       generation=account.get("generation", 0)))
+    return 0
+
+
+def token_revoke(args):
+    """End tokens: of one account, of every account of a cell (--all), or
+    the owner's (--owner), by raising their generation."""
+    try:
+        store = _store(args)
+    except AccountError as error:
+        return _fail(error)
+    if args.owner:
+        if args.cell or args.account or args.all:
+            return _fail("token revoke --owner takes no CELL, ACCOUNT or --all")
+        OwnerGeneration(store.root).raise_()
+        print("revoked every owner token of %s" % store.root)
+        return 0
+    if not args.cell or bool(args.account) == bool(args.all):
+        return _fail("give CELL ACCOUNT, CELL --all, or --owner")
+    try:
+        names = store.revoke(args.cell, args.account)
+    except AccountError as error:
+        return _fail(error)
+    if args.account:
+        print("revoked the tokens of account %s in cell %s" % (args.account, args.cell))
+    else:
+        print("revoked the tokens of %d account(s) in cell %s" % (len(names), args.cell))
     return 0
 
 
@@ -149,7 +185,8 @@ def add_parsers(groups):
         data(parser)
         parser.set_defaults(handler=handler)
 
-    tok = groups.add_parser("token", help="print a signed access token")
+    tok = groups.add_parser("token", help="print a signed access token, or revoke tokens "
+                                          "(token revoke --help)")
     tok.add_argument("--owner", action="store_true",
                      help="a token of the data root's owner (all rights on every cell)")
     tok.add_argument("--cell", metavar="CELL")
@@ -158,3 +195,18 @@ def add_parsers(groups):
                      help="lifetime in seconds (default 3600)")
     data(tok)
     tok.set_defaults(handler=token)
+    actions = tok.add_subparsers(dest="action", metavar="[revoke]")
+    revoke = actions.add_parser(
+        "revoke", help="end tokens already issued: of an account, of every account "
+                       "of a cell (--all), or the owner's (--owner)")
+    revoke.add_argument("cell", metavar="CELL", nargs="?")
+    revoke.add_argument("account", metavar="ACCOUNT", nargs="?")
+    revoke.add_argument("--all", action="store_true",
+                        help="every account of CELL")
+    revoke.add_argument("--owner", action="store_true", default=argparse.SUPPRESS,
+                        help="every owner token of the data root")
+    # --data and --owner may come before or after "revoke": SUPPRESS keeps
+    # what "token" parsed when "revoke" is not given them
+    revoke.add_argument("--data", default=argparse.SUPPRESS,
+                        help="data root directory (default %s)" % DEFAULT_DATA)
+    revoke.set_defaults(handler=token_revoke)

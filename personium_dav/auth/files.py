@@ -31,9 +31,24 @@ def read_json(path, default=None):
         return default
 
 
+def stat_key(st):
+    """What tells one version of a file from another without reading it."""
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def write_atomic(path, data, mode=0o600, durable=True):
-    """Replace ``path`` with ``data`` (bytes): temp + fsync + rename."""
+    """Replace ``path`` with ``data`` (bytes): temp + fsync + rename.
+
+    The new file's mtime is later than the old one's, to the nanosecond
+    (set so when the clock's tick has not moved on): a reader that
+    revalidates a cached copy on ``stat_key`` can never take a new version
+    for an old one, even when the inode number comes back and the size is
+    the same (as for a raised generation)."""
     directory = os.path.dirname(path)
+    try:
+        before = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        before = None
     tmp = path + ".tmp"  # callers hold the lock: one writer at a time
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -43,6 +58,8 @@ def write_atomic(path, data, mode=0o600, durable=True):
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if before is not None and os.stat(tmp).st_mtime_ns <= before:
+            os.utime(tmp, ns=(before + 1, before + 1))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

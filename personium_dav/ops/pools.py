@@ -3,9 +3,10 @@ kind of it can starve another.
 
 * ``store``: the box API's writes and small reads (flock waits included);
 * ``reads``: what may take long without writing: PROPFIND listings, a
-  sidecar parsed on a cache miss, the ACL walks of a resolution;
-* ``passwords``: argon2 checks (64 MiB each), few at a time, so that
-  made-up logins can only queue behind each other.
+  sidecar parsed on a cache miss.
+
+(Password checks have a pool of their own, owned by ``auth``: argon2 costs
+64 MiB a check, so made-up logins only ever queue behind each other.)
 
 Each pool is a ``twisted.python.threadpool.ThreadPool`` of its own, started
 when the ``Pools`` is made and stopped by ``stop`` (the server's owner calls
@@ -20,7 +21,7 @@ from twisted.python.threadpool import ThreadPool
 
 from ..dav.errors import DavError
 
-SIZES = {"store": 16, "reads": 4, "passwords": 2}
+SIZES = {"store": 16, "reads": 4}
 
 
 class Pools:

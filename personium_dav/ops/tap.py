@@ -85,6 +85,13 @@ class Options(usage.Options):
          "event log); '-' sends it to twistd's log."],
         ["idle-timeout", None, 60.0,
          "Seconds before an idle connection is closed.", _positiveFloat],
+        ["login-rate", None, _defaults.login_rate,
+         "Failed logins a minute allowed per client address.", _positiveInt],
+        ["trusted-proxy", None, "",
+         "Comma-separated addresses (or networks) of proxies whose X-Forwarded-For "
+         "names the client (default: none)."],
+        ["hash-threads", None, _defaults.hash_threads,
+         "Threads checking passwords (argon2 holds 64 MiB each).", _positiveInt],
     ]
     optFlags = [
         ["relaxed", None,
@@ -119,6 +126,10 @@ class Options(usage.Options):
                 if _splitDescription(description)[0].lower() not in ("tcp", "tcp6"):
                     raise usage.UsageError(
                         f"--workers shares TCP listeners only, not {description!r}")
+        try:
+            self["trusted-proxy"] = _trustedProxies(self["trusted-proxy"])
+        except ValueError as error:
+            raise usage.UsageError(f"--trusted-proxy: {error}")
         if self["collection-semantics"] not in SEMANTICS:
             raise usage.UsageError(
                 "--collection-semantics must be one of "
@@ -144,7 +155,22 @@ class Options(usage.Options):
             event_log_size=self["event-log-size"],
             event_log_files=self["event-log-files"],
             max_lock_timeout=self["max-lock-timeout"],
+            login_rate=self["login-rate"],
+            trusted_proxies=_trustedProxies(self["trusted-proxy"]),
+            hash_threads=self["hash-threads"],
         )
+
+
+def _trustedProxies(value):
+    """``ADDR[,ADDR...]`` (addresses or networks) as a tuple of strings;
+    ValueError for anything that is neither."""
+    if isinstance(value, tuple):
+        return value
+    from personium_dav.auth.logins import parse_networks
+
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    parse_networks(items)
+    return items
 
 
 def _splitDescription(description):
@@ -227,9 +253,10 @@ class PersoniumService(service.MultiService):
         token: the log file keeps no credential (docs/security.md)."""
         import sys
 
-        from personium_dav.auth.tokens import TokenService, load_secret
+        from personium_dav.auth.tokens import OwnerGeneration, TokenService, load_secret
 
-        token = TokenService(load_secret(self.dataRoot)).owner_token()
+        token = TokenService(load_secret(self.dataRoot),
+                             owner_generation=OwnerGeneration(self.dataRoot)).owner_token()
         print(f"personium-dav: try (owner token, valid 1 hour): curl -si -X PROPFIND "
               f"-H 'Depth: 1' -H 'Authorization: Bearer {token}' {url}{DEFAULT_CELL}/{DEFAULT_BOX}/",
               file=sys.__stdout__, flush=True)

@@ -30,7 +30,9 @@ class Server:
         root = os.path.abspath(data_root)
         self.auth = Auth(root, AuthSettings(
             lockout_attempts=config.lockout_attempts, lockout_seconds=config.lockout_seconds,
-            access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl),
+            access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl,
+            login_rate=config.login_rate, trusted_proxies=tuple(config.trusted_proxies),
+            hash_threads=config.hash_threads),
             checker=checker, policy=policy, durable=config.durable)
         self.store = Store(root, config, self.auth.policy)
         self.store.recover()
@@ -60,6 +62,7 @@ class Server:
         except (ValueError, KeyError):
             pass  # it is running now
         self.pools.stop()
+        self.auth.close()
         self.store.close()
         self.events.close()
 

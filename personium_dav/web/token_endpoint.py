@@ -10,16 +10,20 @@ and with ``p_cookie=true`` also sets the ``p_cookie`` cookie (HttpOnly, path
 the cell) and adds ``p_cookie_peer`` to the body: the cookie is accepted only
 together with that value as the ``p_cookie_peer`` query parameter. Failures
 are 400 with an OAuth2 error body (RFC 6749 §5.2): ``invalid_grant`` for
-wrong credentials, a locked account or a bad refresh token.
+wrong credentials, a locked account, too many failed logins from the
+client's address, or a bad refresh token. A refresh token is accepted only
+while its account has the generation it was issued for (the password,
+roles and revocations since then end it); the new tokens carry the
+account's roles and generation as they are now.
 """
 import json
 from urllib.parse import parse_qs
 
-from twisted.internet import threads
+from twisted.internet import defer
 
-from .reply import Refusal, Reply
-from ..auth.accounts import AuthFailure
+from ..auth.accounts import AuthFailure, Login, generation
 from ..auth.tokens import TokenExpired, TokenInvalid
+from .reply import Refusal, Reply
 
 MAX_FORM = 64 * 1024
 JSON = b"application/json"
@@ -54,13 +58,11 @@ def issue(auth, request, cell, cookie_path):
         if not username or password is None:
             raise oauth_error("invalid_request", "username and password are required")
 
-        def check():
-            try:
-                return username, auth.accounts.check_password(cell, username, password)
-            except AuthFailure:
-                raise oauth_error("invalid_grant", "authentication failed")
+        def failed(failure):
+            failure.trap(AuthFailure)
+            raise oauth_error("invalid_grant", "authentication failed")
 
-        d = threads.deferToThread(check)
+        d = auth.logins.check(request, cell, username, password).addErrback(failed)
     elif grant == "refresh_token":
         token = form.get("refresh_token")
         if not token:
@@ -70,23 +72,22 @@ def issue(auth, request, cell, cookie_path):
         except (TokenExpired, TokenInvalid):
             raise oauth_error("invalid_grant", "invalid or expired refresh token")
         account = auth.accounts.get(cell, claims.get("sub") or "")
-        if claims.get("cell") != cell or account is None:
+        if (claims.get("cell") != cell or account is None
+                or generation(account) != claims.get("gen", 0)):
             raise oauth_error("invalid_grant", "invalid or expired refresh token")
         if auth.accounts.locked(cell, claims["sub"]):
             raise oauth_error("invalid_grant", "the account is locked")
-        from twisted.internet import defer
-
-        d = defer.succeed((claims["sub"], list(account["roles"])))
+        d = defer.succeed(Login(claims["sub"], tuple(account["roles"]), generation(account)))
     elif grant is None:
         raise oauth_error("invalid_request", "grant_type is required")
     else:
         raise oauth_error("unsupported_grant_type", "unsupported grant_type")
 
-    def answer(found):
-        subject, roles = found
+    def answer(login):
         tokens = auth.tokens
-        access = tokens.issue(cell, subject, roles)
-        refresh = tokens.issue(cell, subject, roles, kind="refresh")
+        access = tokens.issue(cell, login.name, login.roles, generation=login.generation)
+        refresh = tokens.issue(cell, login.name, login.roles, kind="refresh",
+                               generation=login.generation)
         body = {
             "access_token": access, "token_type": "Bearer",
             "expires_in": tokens.access_ttl,
