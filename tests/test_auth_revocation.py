@@ -21,11 +21,12 @@ from twisted.trial import unittest
 
 from personium_dav.auth import files
 from personium_dav.auth.accounts import AccountStore
-from personium_dav.auth.privileges import ACL_KEY, Ace, serialize_acl
+
 from personium_dav.auth.tokens import ALGORITHM, ISSUER, OwnerGeneration, load_secret
 
 from . import realserver
 from .clientauth import fetch
+from . import helpers
 from .helpers import BOX, DavTestCase
 
 TOKEN_URL = "/cell1/__token"
@@ -41,12 +42,9 @@ def basic(user, password):
         ("%s:%s" % (user, password)).encode()).decode()}
 
 
-def grant(tree, role, privileges=("read",)):
+def grant(server, role, privileges=("read",)):
     """An ACL on box1 granting ``role`` the privileges (and nothing else)."""
-    box = tree.box_dir("cell1", "box1")
-    txn = tree.props(box).begin()
-    txn.set("", ACL_KEY, serialize_acl([Ace(role, frozenset(privileges))]))
-    txn.commit()
+    helpers.grant(server, role, privileges)
 
 
 def cheapHashes(server):
@@ -61,7 +59,7 @@ class Revocation(DavTestCase):
         self.accounts = self.server.auth.accounts
         self.accounts.add_role("cell1", "auditor")
         self.accounts.add_account("cell1", "aud", "aud-pw", ["auditor"])
-        grant(self.server.tree, "auditor")
+        grant(self.server, "auditor")
 
     @defer.inlineCallbacks
     def login(self, user="aud", password="aud-pw", cookie=False):
@@ -213,7 +211,7 @@ class LegacyFiles(DavTestCase):
                "accounts": {"old": {"hash": hashed, "roles": ["auditor"],
                                     "failures": 0, "locked_until": 0}}}
         files.write_json(os.path.join(self.data, "cell1", ":accounts.json"), doc)
-        grant(self.server.tree, "auditor")
+        grant(self.server, "auditor")
         secret = load_secret(self.data)
 
         def legacy(kind):  # the claims this server issued before: no "gen"
@@ -244,7 +242,7 @@ class BearerCache(DavTestCase):
         accounts = self.server.auth.accounts
         accounts.add_role("cell1", "auditor")
         accounts.add_account("cell1", "aud", "aud-pw", ["auditor"])
-        grant(self.server.tree, "auditor")
+        grant(self.server, "auditor")
         gen = accounts.get("cell1", "aud")["generation"]
         token = self.server.auth.tokens.issue("cell1", "aud", generation=gen)
         parsed = []

@@ -19,13 +19,13 @@ from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 
-from personium_dav import tap
+from personium_dav.ops import tap
 from personium_dav.auth.logins import RateLimiter, client_address, parse_networks
 from personium_dav.config import Config
 
 from . import realserver
 from .clientauth import fetch
-from .helpers import BOX, DavTestCase
+from .helpers import BOX, DavTestCase, grant
 
 TOKEN_URL = "/cell1/__token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -63,12 +63,7 @@ def setUpAccount(testcase):
     accounts = server.auth.accounts
     accounts.add_role("cell1", "editor")
     accounts.add_account("cell1", "me", "right-pw", ["editor"])
-    from personium_dav.auth.privileges import ACL_KEY, Ace, serialize_acl
-
-    box = server.tree.box_dir("cell1", "box1")
-    txn = server.tree.props(box).begin()
-    txn.set("", ACL_KEY, serialize_acl([Ace("editor", frozenset({"all"}))]))
-    txn.commit()
+    grant(server, "editor")
 
 
 @defer.inlineCallbacks
@@ -101,7 +96,7 @@ class ConcurrentLockout(DavTestCase):
             return authenticate(request, cell)
 
         checker.authenticate = counted
-        from personium_dav.auth import endpoint
+        from personium_dav.web import token_endpoint as endpoint
 
         issue = endpoint.issue
 

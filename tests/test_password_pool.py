@@ -106,9 +106,9 @@ def poolThreads():
 class Lifecycle(unittest.TestCase):
     def test_started_when_needed_and_closed(self):
         root = self.mktemp()
-        from personium_dav import provision
+        from personium_dav import createBox
 
-        provision.create_box(root, "cell1", "box1")
+        createBox(root, "cell1", "box1")
         auth = Auth(root, AuthSettings(hash_threads=1), durable=False)
         auth.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
         auth.accounts.add_account("cell1", "me", "pw")
