@@ -101,10 +101,10 @@ class SlowHost(FakeHost):
 
 
 class PoolCase(unittest.TestCase):
-    """A pool per test: ``workers`` workers, ``timeout`` seconds, 64 MiB."""
+    """A pool per test: ``workers`` workers, ``script_timeout`` seconds, 64 MiB."""
 
     workers = 1
-    timeout = 2.0
+    script_timeout = 2.0
     memory = 64
     http_allow = ()
 
@@ -116,7 +116,7 @@ class PoolCase(unittest.TestCase):
         self.addCleanup(self.pool.stop)
 
     def make_pool(self, **kw):
-        args = dict(workers=self.workers, timeout=self.timeout, memory_mib=self.memory,
+        args = dict(workers=self.workers, timeout=self.script_timeout, memory_mib=self.memory,
                     tmp_dir=self.tmp, http_allow=self.http_allow)
         args.update(kw)
         return ScriptPool(reactor=reactor, **args)

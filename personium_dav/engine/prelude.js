@@ -20,7 +20,8 @@
     var JSONparse = JSON.parse, JSONstringify = JSON.stringify;
     var apply = Reflect.apply, create = Object.create, freeze = Object.freeze;
     var defineProperty = Object.defineProperty, keys = Object.keys;
-    var getPrototypeOf = Object.getPrototypeOf, isArray = Array.isArray;
+    var getPrototypeOf = Object.getPrototypeOf, setPrototypeOf = Object.setPrototypeOf;
+    var isArray = Array.isArray;
     var objectToString = Object.prototype.toString;
     var hasOwn = Object.prototype.hasOwnProperty;
     var StringOf = String, ErrorCtor = Error, TypeErrorCtor = TypeError;
@@ -36,6 +37,8 @@
     function own(o, k) { return apply(hasOwn, o, [k]); }
     function kindOf(v) { return apply(objectToString, v, []); }
     function dict() { return create(null); }
+    // an array JSON.stringify serializes without consulting any toJSON a script planted
+    function list() { var a = []; setPrototypeOf(a, null); return a; }
 
     // --- errors ----------------------------------------------------------
     function PersoniumException(code, message) {
@@ -392,16 +395,18 @@
             if (!test(/^[2-9][0-9]{2}$/, s)) { return fail("response status illegal type. status: " + s); }
             var headers = res.headers;
             if (headers === null || typeof headers !== "object" || kindOf(headers) !== "[object Object]") { return fail("not headers"); }
-            var names = keys(headers), list = [];
+            var names = keys(headers), pairs = list();
             for (var i = 0; i < names.length; i++) {
                 var name = names[i];
                 if (test(INDEX_KEY, name)) { return fail("header key format error"); }
                 var value = headers[name];
                 if (typeof value !== "string") { return fail("header value format error"); }
-                list[i] = [name, value];
+                var pair = list();
+                pair[0] = name; pair[1] = value;
+                pairs[i] = pair;
             }
             var o = dict();
-            o.k = "head"; o.status = status; o.headers = list;
+            o.k = "head"; o.status = status; o.headers = pairs;
             return o;
         } catch (e) {
             return failure(e);
@@ -413,7 +418,7 @@
         try {
             var b = response.body;
             if (b === null || b === undefined || typeof b.forEach !== "function") { return fail("response body undefined forEach."); }
-            var parts = [], bad = false;
+            var parts = list(), bad = false;
             b.forEach(function (el) {
                 if (bad) { return; }
                 if (typeof el === "string") {

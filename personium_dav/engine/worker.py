@@ -495,8 +495,9 @@ def setup(as_limit):
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+    if null != 0:
+        os.dup2(null, 0)
+        os.close(null)
     os.dup2(2, 1)
 
 
