@@ -84,7 +84,8 @@ class FakeHost:
 
 
 class SlowHost(FakeHost):
-    """Answers every call after ``delay`` seconds (a Deferred)."""
+    """Answers ``dav.getString`` after ``delay`` seconds (a Deferred that
+    counts its cancellations); the other calls at once."""
 
     def __init__(self, delay):
         super().__init__()
@@ -92,12 +93,19 @@ class SlowHost(FakeHost):
         self.cancelled = 0
 
     def call(self, op, args):
-        d = defer.Deferred(lambda _: self._cancelled())
-        reactor.callLater(self.delay, lambda: d.called or d.callback(super(SlowHost, self).call(op, args)))
-        return d
+        if op != "dav.getString":
+            return super().call(op, args)
+        self.calls.append((op, args))
+        answer = self.files.get(args["path"], ("", b"missing"))[1]
+        timer = None
 
-    def _cancelled(self):
-        self.cancelled += 1
+        def cancel(_):
+            self.cancelled += 1
+            timer.cancel()
+
+        d = defer.Deferred(cancel)
+        timer = reactor.callLater(self.delay, d.callback, answer)
+        return d
 
 
 class PoolCase(unittest.TestCase):
