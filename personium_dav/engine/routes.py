@@ -12,8 +12,8 @@ request from holding the reactor:
 
 * a path longer than ``MAX_PATH`` characters matches no route (404);
 * matching uses the ``regex`` module with a time-out: all routes of one call
-  share a budget of ``BUDGET`` seconds, and a route whose match runs out of it
-  counts as not matching (and is logged).
+  share a budget of ``BUDGET`` seconds; when it runs out, the call matches no
+  route (404) and the route that spent it is logged.
 
 So the worst a hostile route costs is ``BUDGET`` of one reactor turn per call.
 """
