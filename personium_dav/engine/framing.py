@@ -1,9 +1,9 @@
 """The messages between the server and a script worker, and their framing.
 
-A frame is a 4-byte big-endian length then that many bytes, as
-``twisted.protocols.basic.Int32StringReceiver`` reads and writes them (the
-parent uses it; the worker, which has no reactor, does blocking reads and
-writes of the same format here). A frame holds one message: a 4-byte length
+A frame is a 4-byte big-endian length then that many bytes, the format of
+``twisted.protocols.basic.Int32StringReceiver`` (the parent reads it with a
+linear-time variant, ``pool._Framer``; the worker, which has no reactor, does
+blocking reads and writes of it here). A frame holds one message: a 4-byte length
 of a UTF-8 JSON object, the object, then an optional binary ``blob`` (a body,
 a file's bytes) that JSON could not carry without inflating it.
 

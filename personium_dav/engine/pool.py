@@ -41,9 +41,8 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional
 
 from twisted.internet import defer, error
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol
 from twisted.logger import Logger
-from twisted.protocols.basic import Int32StringReceiver
 
 from . import framing, result
 from .host import HostError
@@ -153,24 +152,39 @@ class _Pipe:
         self.worker.kill()
 
 
-class _Framer(Int32StringReceiver):
-    MAX_LENGTH = framing.MAX_FRAME
+class _Framer(Protocol):
+    """Int32StringReceiver's framing (a 4-byte big-endian length, then the
+    frame), read into one growing buffer: Int32StringReceiver joins its whole
+    buffer again at every chunk, which is quadratic for the multi-megabyte
+    frames a ``_p`` call can carry."""
 
     def __init__(self, worker):
         self.worker = worker
+        self.buffer = bytearray()
 
-    def stringReceived(self, payload):
-        try:
-            msg, blob = framing.decode(payload)
-        except framing.FrameError as e:
-            log.warn("script worker {pid}: bad frame ({e})", pid=self.worker.pid, e=e)
-            self.worker.kill()
-            return
-        self.worker.pool._message(self.worker, msg, blob)
+    def sendString(self, payload):
+        self.transport.write(framing.LENGTH.pack(len(payload)) + payload)
 
-    def lengthLimitExceeded(self, length):
-        log.warn("script worker {pid}: frame too large", pid=self.worker.pid)
-        self.worker.kill()
+    def dataReceived(self, data):
+        self.buffer += data
+        size = framing.LENGTH.size
+        while len(self.buffer) >= size and self.worker.alive and not self.worker.dying:
+            (n,) = framing.LENGTH.unpack_from(self.buffer)
+            if n > framing.MAX_FRAME:
+                log.warn("script worker {pid}: frame too large", pid=self.worker.pid)
+                self.worker.kill()
+                return
+            if len(self.buffer) < size + n:
+                return
+            payload = bytes(self.buffer[size:size + n])
+            del self.buffer[:size + n]
+            try:
+                msg, blob = framing.decode(payload)
+            except framing.FrameError as e:
+                log.warn("script worker {pid}: bad frame ({e})", pid=self.worker.pid, e=e)
+                self.worker.kill()
+                return
+            self.worker.pool._message(self.worker, msg, blob)
 
 
 class _Worker(ProcessProtocol):
