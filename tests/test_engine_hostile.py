@@ -3,7 +3,7 @@ call: each must fail safely (its own call answers 5xx, or runs harmlessly),
 reach nothing but what _p offers, and leave nothing behind."""
 import json
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor
 from twisted.web import resource, server
 
 from tests.enginehelp import FakeHost, PoolCase, fn
@@ -203,4 +203,3 @@ class Sandbox(PoolCase):
         with open("/proc/%d/limits" % pid) as f:
             line = [l for l in f if l.startswith("Max address space")][0]
         self.assertIn(str(self.pool.as_limit), line)
-        self.assertIsNotNone(task)

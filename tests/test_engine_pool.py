@@ -124,6 +124,9 @@ class Failures(PoolCase):
 class QueueLimit(PoolCase):
     script_timeout = 1.0
 
+    def make_pool(self, **kw):
+        return super().make_pool(queue_timeout=1.0, **kw)
+
     @defer.inlineCallbacks
     def test_a_call_waits_at_most_the_timeout(self):
         yield self.answers(HELLO)

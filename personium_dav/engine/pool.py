@@ -9,7 +9,8 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
 
 * Time: the deadline of a call starts when its job is handed to a worker
   (time spent in the queue does not count; a call waits there at most
-  ``timeout`` seconds too, then answers PR500-SC-0001). At the deadline the
+  ``queue_timeout`` seconds, by default ``timeout`` plus 10 s for a
+  replacement worker to start, then answers PR500-SC-0001). At the deadline the
   worker is SIGKILLed and the call answers 503 ``Script TimeOut``; a
   replacement is spawned at once.
 * A worker that dies while running a call (a crash, the address-space fence,
@@ -33,7 +34,6 @@ folded into stderr and stderr logged line by line. Frames travel on two
 extra pipes (the child's fds 3 and 4), so a stray print cannot corrupt them.
 """
 import collections
-import json
 import os
 import re
 import sys
@@ -56,7 +56,8 @@ BOOT = ("import sys; sys.path.insert(0, %r); "
         "from personium_dav.engine.worker import main; sys.exit(main(sys.argv[1:]))" % ROOT)
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 GIVE_UP_AFTER = 3  # start failures in a row with no worker alive
-STOP_GRACE = 2.0  # seconds an idle worker has to exit at stop() before SIGKILL
+STOP_GRACE = 2.0
+START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit  # seconds an idle worker has to exit at stop() before SIGKILL
 BODY_FILE = re.compile(r"script-[A-Za-z0-9_]+\.body\Z")
 MIB = 1024 * 1024
 # What a worker's address space needs besides the JS heap (measured: see
@@ -240,16 +241,20 @@ class ScriptPool:
     PR500-SC-0001); ``timeout``: seconds a call may run; ``memory_mib``: the
     JS heap limit; ``tmp_dir``: where large bodies travel as files (the data
     root's ``:tmp``); ``http_allow``: ``HOST[:PORT]`` strings HttpClient may
-    reach (none by default); ``python``: the interpreter for workers.
+    reach (none by default); ``queue_timeout``: seconds a call may wait for
+    a worker (default ``timeout`` + ``START_ALLOWANCE``); ``python``: the
+    interpreter for workers.
     """
 
     def __init__(self, workers, timeout, memory_mib, tmp_dir, reactor=None,
-                 http_allow=(), python=None):
+                 http_allow=(), queue_timeout=None, python=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.size = int(workers)
         self.timeout = float(timeout)
+        self.queue_timeout = (self.timeout + START_ALLOWANCE if queue_timeout is None
+                              else float(queue_timeout))
         self.memory = int(memory_mib) * MIB
         self.as_limit = as_limit(int(memory_mib))
         self.tmp = os.path.abspath(tmp_dir)
@@ -380,7 +385,7 @@ class ScriptPool:
         if self._failures >= GIVE_UP_AFTER and not any(w.ready for w in self._workers):
             self._finish(call, result.engine_unreachable())
             return call.deferred
-        call.wait = self.reactor.callLater(self.timeout, self._waited_too_long, call)
+        call.wait = self.reactor.callLater(self.queue_timeout, self._waited_too_long, call)
         self._queue.append(call)
         self._dispatch()
         return call.deferred
@@ -391,7 +396,7 @@ class ScriptPool:
             self._queue.remove(call)
         except ValueError:
             return
-        log.warn("script {name}: no worker free within {t} s", name=call.job.name, t=self.timeout)
+        log.warn("script {name}: no worker free within {t} s", name=call.job.name, t=self.queue_timeout)
         self._finish(call, result.engine_unreachable())
 
     def _dispatch(self):
