@@ -90,6 +90,15 @@ class Escapes(PoolCase):
         ])
 
 
+    @defer.inlineCallbacks
+    def test_response_body_is_bounded(self):
+        src = ("function(r){ var s = r.input.stream(), b = []; for (var i = 0; i < 1100; i++) b[i] = s;"
+               " return {status: 200, headers: {}, body: b}; }")
+        got = yield self.answers(src, method="POST", body=b"x" * (1 << 20))
+        self.assertEqual(got, (500, "Server Error : response body too large."))
+        self.assertEqual(self.listdir_tmp(), [])
+
+
 class Exhaustion(PoolCase):
     script_timeout = 1.5
 

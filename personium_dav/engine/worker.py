@@ -28,6 +28,7 @@ import traceback
 
 from . import framing
 
+MAX_RESPONSE = 1024 ** 3  # bytes of one response body
 STACK = 1024 * 1024  # bytes of JS stack (QuickJS's own guard, under the 8 MiB C stack)
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude.js")
 # Java charset names that Python does not know by that name
@@ -385,6 +386,8 @@ class Job:
         kept = [[k, v] for k, v in headers if k.lower() != "transfer-encoding"]
         msg = {"t": "result", "status": status, "headers": kept}
         size = sum(os.path.getsize(c[1]) if isinstance(c, tuple) else len(c) for c in chunks)
+        if size > MAX_RESPONSE:  # [stream] * 10000 would fill the disk
+            return answer(500, "Server Error : response body too large.")
         if size <= framing.INLINE_BODY:
             return msg, b"".join(self._chunk_bytes(c) for c in chunks)
         fd, path = tempfile.mkstemp(prefix="script-", suffix=".body", dir=self.conn.tmp)
