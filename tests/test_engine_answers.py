@@ -207,7 +207,7 @@ class Globals(PoolCase):
         self.assertEqual(res.headers, [("Content-Type", "application/json;charset=utf-8")])
 
     def test_require(self):
-        host = FakeHost({"lib": "exports.twice = function(x){ return 2 * x; }; libGlobal = 'g';",
+        host = FakeHost({"lib": b"exports.twice = function(x){ return 2 * x; }; libGlobal = 'g';",
                          "loop": "var again = require('loop'); exports.x = 1;",
                          "bad": "exports.x = ;",
                          "nested": "exports.v = require('lib').twice(5);"})

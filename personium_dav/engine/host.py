@@ -17,8 +17,9 @@ box, never empty segments, ``.`` or ``..``; ``""`` is the box itself).
 =================  ============================================  =====================
 op                 args (besides as / cell / box / path)         value
 =================  ============================================  =====================
-require            {name} only (identifier-like)                 the source text of
-                                                                 ``__src/<name>.js``;
+require            {name} only (identifier-like)                 the source of
+                                                                 ``__src/<name>.js``
+                                                                 (str, or UTF-8 bytes);
                                                                  HostError(404) if none
 cell               as, cell                                      {name, url}
 cell.getToken      as, cell                                      {access_token,

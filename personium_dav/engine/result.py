@@ -5,6 +5,7 @@ HTTP resource renders it as it is (status, headers in order, then the body),
 so the exact texts below are produced in one place.
 """
 import json
+import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -29,8 +30,6 @@ class Result:
 
     def discard(self):
         """Delete ``body_path`` if any (idempotent)."""
-        import os
-
         if self.body_path:
             try:
                 os.unlink(self.body_path)

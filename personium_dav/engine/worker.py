@@ -232,6 +232,8 @@ class Job:
             charset = codec(value.get("charset")) or "utf-8"
             return {"status": value.get("status"), "headers": value.get("headers"),
                     "body": rblob.decode(charset, "replace")}
+        if reply.get("blob"):  # bytes from the host (a source file read as bytes)
+            return rblob.decode("utf-8", "replace")
         return value
 
     def _accessor(self, acc):
