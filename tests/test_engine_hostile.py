@@ -63,6 +63,9 @@ class Escapes(PoolCase):
             Function.prototype.call = Function.prototype.apply = function(){ throw new Error('call'); };
             Reflect.apply = function(){ throw new Error('apply'); };
             String.prototype.split = function(){ return ['..']; };
+            String.prototype.indexOf = function(){ return -1; };
+            RegExp.prototype.test = function(){ return true; };
+            try { require('../../etc/passwd'); } catch (e) { if (e.message !== '404 Not Found') throw e; }
             WeakMap.prototype.get = function(){ return 1; };
             var text = _p.localbox().col('d').getString('../f.txt'.slice(3));
             return {status: 200, headers: {}, body: [text]};
@@ -72,6 +75,7 @@ class Escapes(PoolCase):
         self.assertEqual((status, body), (200, "inner"))
         self.assertEqual([(op, a.get("path"), a.get("as")) for op, a in host.calls if op == "dav.getString"],
                          [("dav.getString", "d/f.txt", {"as": "client"})])
+        self.assertNotIn("require", [op for op, _ in host.calls])
         status, body = yield self.answers(fn("typeof ({}).polluted + typeof [].push + JSON.parse('1')"))
         self.assertEqual((status, body), (200, "undefinedfunction1"))
 

@@ -29,6 +29,7 @@
     var InternalErrorProto = typeof InternalError === "function" ? InternalError.prototype : null;
     var RangeErrorProto = RangeError.prototype;
     var regexTest = RegExp.prototype.test;
+    var split = String.prototype.split, indexOf = String.prototype.indexOf;
     var MODULE_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/;
     var INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
     var MAX_REQUIRE_DEPTH = 32;
@@ -111,7 +112,7 @@
         var o = {
             col: function (name) {
                 var path = join(dir, name);
-                var parts = apply(StringOf.prototype.split, path, ["/"]);
+                var parts = apply(split, path, ["/"]);
                 var c = dict();
                 c.name = parts[parts.length - 1];
                 return makeDav(acc, cell, box, path, c);
@@ -217,10 +218,10 @@
         var query = {};
         var cs = charsetOf(charset);
         if (queryString === undefined || queryString === null || queryString === "") { return query; }
-        var params = apply(StringOf.prototype.split, StringOf(queryString), ["&"]);
+        var params = apply(split, StringOf(queryString), ["&"]);
         for (var i = 0; i < params.length; i++) {
             if (params[i] === "") { continue; }
-            var kv = apply(StringOf.prototype.split, params[i], ["="]);
+            var kv = apply(split, params[i], ["="]);
             var d = dict();
             d.key = kv[0]; d.value = kv.length > 1 ? kv[1] : ""; d.charset = cs;
             var pair = call("util.decodeQuery", d);
@@ -290,7 +291,7 @@
     // --- require -------------------------------------------------------------
     var requireDepth = 0;
     function require(name) {
-        if (typeof name !== "string" || !test(MODULE_NAME, name) || apply(StringOf.prototype.indexOf, name, [".."]) >= 0) {
+        if (typeof name !== "string" || !test(MODULE_NAME, name) || apply(indexOf, name, [".."]) >= 0) {
             throw engineError(404, "404 Not Found");
         }
         if (requireDepth >= MAX_REQUIRE_DEPTH) {

@@ -40,6 +40,7 @@ MEDIA_TYPE = re.compile(
     r"(?P<params>(?:[ \t]*;[ \t]*(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+="
     r"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\"(?:[^\"\\\r\n]|\\.)*\"))?)*)[ \t]*\Z")
 PARAM = re.compile(r";[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)=([!#$%&'*+.^_`|~0-9A-Za-z-]+|\"(?:[^\"\\\r\n]|\\.)*\")")
+MODULE_NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$.-]*\Z")  # as prelude.js checks
 BAD_VALUE = re.compile(r"[\r\n\x00]")
 SEGMENT_BAD = {"", ".", ".."}
 ACCESSORS = {"client", "serviceSubject", "password"}
@@ -209,8 +210,9 @@ class Job:
     def _remote(self, op, args):
         blob = b""
         if op == "require":
-            if not isinstance(args.get("name"), str):
-                raise invalid()
+            name = args.get("name")
+            if not isinstance(name, str) or not MODULE_NAME.match(name) or ".." in name:
+                raise Failure("require", 404, "404 Not Found")
             args = {"name": args["name"]}
         elif op == "http":
             args, blob = self._http_args(args)
