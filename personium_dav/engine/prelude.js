@@ -385,7 +385,7 @@
         return head();
     }
 
-    // checks 1-6 (ENGINE order); 7, the media type, is the worker's
+    // checks 1-6 of what a script returns, in order (docs/services.md); 7, the media type, is the worker's
     function head() {
         try {
             var res = response;
