@@ -11,7 +11,12 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(exclude=["tests*"]) + ["twisted.plugins"],
     include_package_data=False,
-    install_requires=["twisted", "lxml", "zope.interface", "argon2-cffi", "pyjwt"],
+    # the service engine's JS prelude is not a .py file: ship it by name
+    package_data={"personium_dav.engine": ["prelude.js"]},
+    # quickjs-ng: the service-script engine (QuickJS); regex: route matching
+    # with a time-out (engine/routes.py)
+    install_requires=["twisted", "lxml", "zope.interface", "argon2-cffi", "pyjwt",
+                      "quickjs-ng>=0.17,<0.18", "regex>=2023.0"],
     # webdav4 and webdavclient3: real WebDAV clients the suite runs against
     # the server (tests/test_python_clients.py)
     extras_require={"test": ["treq", "hypothesis", "webdav4", "webdavclient3"]},
