@@ -5,7 +5,7 @@ import time
 from twisted.trial import unittest
 
 from personium_dav.engine import routes
-from personium_dav.service import Route, parse_route
+from personium_dav.dav.service import Route, parse_route
 
 
 def table(*names):

@@ -22,7 +22,7 @@ import time
 import regex
 from twisted.logger import Logger
 
-from ..service import Var
+from ..dav.service import Var
 
 MAX_PATH = 2048  # characters of the decoded path
 BUDGET = 0.05  # seconds of matching per call, all routes together
