@@ -1,6 +1,7 @@
 """Shared pieces of the hardening tests: an in-process server on a real
 loopback port (so twisted.web's HTTP parser and ``request.DavRequest`` run),
 blocking raw-socket clients run in a thread, and real-HTTP treq helpers."""
+from dataclasses import replace
 import os
 import select
 import socket
@@ -27,7 +28,7 @@ class LoopbackServer:
     def __init__(self, testcase, config=None, timeout=60, data=None):
         self.data = data or os.path.abspath(testcase.mktemp())
         provision.create_box(self.data, "cell1", "box1")
-        self.site = makeSite(self.data, config or Config(), timeout=timeout)
+        self.site = makeSite(self.data, replace(config or Config(), idle_timeout=timeout))
         # the owner's credentials for raw requests (SPEC §9: nothing is open)
         token = self.site.resource.server.auth.tokens.owner_token(ttl=24 * 3600)
         self.authHeader = b"Authorization: Bearer %s\r\n" % token.encode("ascii")

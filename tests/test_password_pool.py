@@ -13,7 +13,8 @@ from argon2 import PasswordHasher
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from personium_dav.auth import Auth, AuthSettings
+from personium_dav.auth import Auth
+from personium_dav.config import Config
 from personium_dav.config import Config
 
 from .helpers import BOX, DavTestCase
@@ -109,11 +110,11 @@ class Lifecycle(unittest.TestCase):
         from personium_dav import createBox
 
         createBox(root, "cell1", "box1")
-        auth = Auth(root, AuthSettings(hash_threads=1), durable=False)
+        auth = Auth(root, Config(hash_threads=1, durable=False))
         auth.accounts.hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
         auth.accounts.add_account("cell1", "me", "pw")
         self.assertEqual(poolThreads(), [])  # nothing started yet
-        other = Auth(root, durable=False)  # a second server: a pool of its own
+        other = Auth(root, Config(durable=False))  # a second server: a pool of its own
         self.assertIsNot(other.logins, auth.logins)
 
         from twisted.web.test.requesthelper import DummyRequest

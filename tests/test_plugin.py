@@ -71,8 +71,7 @@ class OptionsTests(unittest.TestCase):
             "--idle-timeout", "2.5")
         self.assertEqual(options.config(), Config(
             max_xml_body=10, max_file_size=20, max_members=30, max_depth=4,
-            collection_semantics="rfc4918", durable=False))
-        self.assertEqual(options["idle-timeout"], 2.5)
+            collection_semantics="rfc4918", durable=False, idle_timeout=2.5))
 
     def test_badSemantics(self):
         self.assertRaises(usage.UsageError, self.parse, "--collection-semantics", "posix")

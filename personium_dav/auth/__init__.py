@@ -7,44 +7,31 @@ thread pool of their own, and the two seams an embedding application may
 replace, an ``ITokenChecker`` and an ``IPrivilegePolicy``
 (``personium_dav.interfaces``). ``close()`` stops the password pool.
 """
-from dataclasses import dataclass
-
+from ..config import Config
 from .accounts import AccountError, AccountStore, AuthFailure, generation
 from .checker import CredentialChecker
 from .logins import Logins
 from .privileges import ANONYMOUS, AclPolicy, Principal, Target
 from .tokens import OwnerGeneration, TokenService, load_secret
 
-__all__ = ["Auth", "AuthSettings", "AccountStore", "AccountError", "AuthFailure",
+__all__ = ["Auth", "AccountStore", "AccountError", "AuthFailure",
            "CredentialChecker", "AclPolicy", "Principal", "Target", "ANONYMOUS",
            "Logins", "OwnerGeneration", "TokenService", "load_secret"]
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    lockout_attempts: int = 5  # wrong passwords in a row that lock an account
-    lockout_seconds: float = 300.0  # how long it stays locked
-    access_ttl: int = 3600  # seconds an access token (and its cookie) lives
-    refresh_ttl: int = 86400  # seconds a refresh token lives
-    login_rate: int = 30  # failed logins a minute per client address
-    trusted_proxies: tuple = ()  # addresses whose X-Forwarded-For names the client
-    hash_threads: int = 2  # threads checking passwords (argon2: 64 MiB each)
 
 
 class Auth:
     """The envelope's state for one data root."""
 
-    def __init__(self, data_root, settings=None, checker=None, policy=None, durable=True):
-        settings = settings or AuthSettings()
-        self.settings = settings
-        self.accounts = AccountStore(data_root, settings.lockout_attempts,
-                                     settings.lockout_seconds, durable=durable)
-        self.tokens = TokenService(load_secret(data_root), settings.access_ttl,
-                                   settings.refresh_ttl,
+    def __init__(self, data_root, config=None, checker=None, policy=None):
+        config = config or Config()
+        self.accounts = AccountStore(data_root, config.lockout_attempts,
+                                     config.lockout_seconds, durable=config.durable)
+        self.tokens = TokenService(load_secret(data_root), config.token_ttl,
+                                   config.refresh_ttl,
                                    owner_generation=OwnerGeneration(data_root),
                                    account_generation=self._generation_of)
-        self.logins = Logins(self.accounts, settings.hash_threads, settings.login_rate,
-                             settings.trusted_proxies)
+        self.logins = Logins(self.accounts, config.hash_threads, config.login_rate,
+                             config.trusted_proxies)
         self.checker = checker if checker is not None else CredentialChecker(
             self.tokens, self.accounts, self.logins)
         self.policy = policy if policy is not None else AclPolicy()

@@ -9,34 +9,12 @@ from twisted.application import service, strports
 from twisted.logger import Logger
 from twisted.python import usage
 
-from personium_dav.config import Config
+from personium_dav import config
 from personium_dav.store.provision import DEFAULT_BOX, DEFAULT_CELL
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
-SEMANTICS = ("personium", "rfc4918")
 
 log = Logger()
-
-
-def _positiveInt(value):
-    """A limit of 0 or less would refuse everything: reject it at start."""
-    number = int(value)
-    if number < 1:
-        raise ValueError(f"{value!r} is not a positive integer")
-    return number
-
-
-_positiveInt.coerceDoc = "Must be a positive integer."
-
-
-def _positiveFloat(value):
-    number = float(value)
-    if not number > 0:
-        raise ValueError(f"{value!r} is not a positive number")
-    return number
-
-
-_positiveFloat.coerceDoc = "Must be a positive number of seconds."
 
 
 class Options(usage.Options):
@@ -48,60 +26,21 @@ class Options(usage.Options):
         f"provisioned yet gets cell {DEFAULT_CELL} with box {DEFAULT_BOX}."
     )
 
-    _defaults = Config()
+    # every setting of Config, then what belongs to the process
     optParameters = [
+        [config.option_name(f), None, f.default, f.metadata["help"], f.metadata["coerce"]]
+        for f in config.options() if f.metadata["flag"] is None
+    ] + [
         ["data", None, "./personium-data", "Data root directory (created if missing)."],
-        ["max-xml-body", None, _defaults.max_xml_body,
-         "Largest XML request body in bytes.", _positiveInt],
-        ["max-file-size", None, _defaults.max_file_size,
-         "Largest PUT body in bytes.", _positiveInt],
-        ["max-members", None, _defaults.max_members,
-         "Most members of one collection.", _positiveInt],
-        ["max-depth", None, _defaults.max_depth,
-         "Deepest collection nesting below a box.", _positiveInt],
-        ["max-props-per-request", None, _defaults.max_props_per_request,
-         "Most dead properties one PROPPATCH or MKCOL sets or removes.", _positiveInt],
-        ["max-prop-value", None, _defaults.max_prop_value,
-         "Largest value of one dead property in bytes.", _positiveInt],
-        ["collection-semantics", None, _defaults.collection_semantics,
-         "DELETE/MOVE/COPY of collections: 'personium' or 'rfc4918'."],
-        ["lockout-attempts", None, _defaults.lockout_attempts,
-         "Wrong passwords in a row that lock an account.", _positiveInt],
-        ["lockout-seconds", None, _defaults.lockout_seconds,
-         "Seconds a locked account stays locked.", _positiveFloat],
-        ["token-ttl", None, _defaults.token_ttl,
-         "Seconds an access token (and the p_cookie) lives.", _positiveInt],
-        ["refresh-ttl", None, _defaults.refresh_ttl,
-         "Seconds a refresh token lives.", _positiveInt],
-        ["event-log-size", None, _defaults.event_log_size,
-         "Bytes of a cell's event log before it is rotated.", _positiveInt],
-        ["event-log-files", None, _defaults.event_log_files,
-         "Rotated event logs kept per cell.", _positiveInt],
-        ["max-lock-timeout", None, _defaults.max_lock_timeout,
-         "Most seconds a WebDAV lock is granted for (also when no Timeout is asked).",
-         _positiveInt],
         ["access-log", None, "",
          "File of the access log (default DATA/:log/access.log, rotated like the "
          "event log); '-' sends it to twistd's log."],
-        ["idle-timeout", None, 60.0,
-         "Seconds before an idle connection is closed.", _positiveFloat],
-        ["login-rate", None, _defaults.login_rate,
-         "Failed logins a minute allowed per client address.", _positiveInt],
-        ["trusted-proxy", None, "",
-         "Comma-separated addresses (or networks) of proxies whose X-Forwarded-For "
-         "names the client (default: none)."],
-        ["hash-threads", None, _defaults.hash_threads,
-         "Threads checking passwords (argon2 holds 64 MiB each).", _positiveInt],
-    ]
-    optFlags = [
-        ["relaxed", None,
-         "Do not fsync before acknowledging a write (faster, not crash-safe)."],
-    ]
-    optParameters = optParameters + [
         ["workers", None, 1,
          "Server processes sharing the listening TCP sockets and the data root.",
-         _positiveInt],
+         config.positive_int],
     ]
+    optFlags = [[config.option_name(f), None, f.metadata["help"]]
+                for f in config.options() if f.metadata["flag"] is not None]
 
     def parseOptions(self, options=None):
         # kept for --workers: the other workers are started with the same options
@@ -127,50 +66,19 @@ class Options(usage.Options):
                     raise usage.UsageError(
                         f"--workers shares TCP listeners only, not {description!r}")
         try:
-            self["trusted-proxy"] = _trustedProxies(self["trusted-proxy"])
+            from personium_dav.auth.logins import parse_networks
+
+            parse_networks(self["trusted-proxy"])
         except ValueError as error:
             raise usage.UsageError(f"--trusted-proxy: {error}")
-        if self["collection-semantics"] not in SEMANTICS:
-            raise usage.UsageError(
-                "--collection-semantics must be one of "
-                + ", ".join(SEMANTICS)
-                + f", not {self['collection-semantics']!r}"
-            )
 
     def config(self):
         """The Config these options describe."""
-        return Config(
-            max_xml_body=self["max-xml-body"],
-            max_file_size=self["max-file-size"],
-            max_members=self["max-members"],
-            max_depth=self["max-depth"],
-            max_props_per_request=self["max-props-per-request"],
-            max_prop_value=self["max-prop-value"],
-            collection_semantics=self["collection-semantics"],
-            durable=not self["relaxed"],
-            lockout_attempts=self["lockout-attempts"],
-            lockout_seconds=self["lockout-seconds"],
-            token_ttl=self["token-ttl"],
-            refresh_ttl=self["refresh-ttl"],
-            event_log_size=self["event-log-size"],
-            event_log_files=self["event-log-files"],
-            max_lock_timeout=self["max-lock-timeout"],
-            login_rate=self["login-rate"],
-            trusted_proxies=_trustedProxies(self["trusted-proxy"]),
-            hash_threads=self["hash-threads"],
-        )
-
-
-def _trustedProxies(value):
-    """``ADDR[,ADDR...]`` (addresses or networks) as a tuple of strings;
-    ValueError for anything that is neither."""
-    if isinstance(value, tuple):
-        return value
-    from personium_dav.auth.logins import parse_networks
-
-    items = tuple(v.strip() for v in value.split(",") if v.strip())
-    parse_networks(items)
-    return items
+        values = {}
+        for f in config.options():
+            name = config.option_name(f)
+            values[f.name] = (not self[name]) if f.metadata["flag"] else self[name]
+        return config.Config(**values)
 
 
 def _splitDescription(description):
@@ -271,7 +179,7 @@ def makeService(options):
 
     dataRoot = os.path.abspath(options["data"])
     access = options["access-log"] or os.path.join(dataRoot, ACCESS_LOG)
-    site = makeSite(dataRoot, options.config(), timeout=options["idle-timeout"],
+    site = makeSite(dataRoot, options.config(),
                     access_log=None if access == "-" else os.path.abspath(access))
     top = PersoniumService(dataRoot, options["listen"])
     from personium_dav.ops import workers

@@ -5,7 +5,7 @@ from twisted.logger import Logger
 from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
-from ..auth import Auth, AuthSettings
+from ..auth import Auth
 from ..config import Config
 from ..ops.eventlog import EventLog
 from ..ops.logfiles import AppendLog
@@ -28,12 +28,7 @@ class Server:
     def __init__(self, data_root, config, checker=None, policy=None, reactor=None):
         self._config = config
         root = os.path.abspath(data_root)
-        self.auth = Auth(root, AuthSettings(
-            lockout_attempts=config.lockout_attempts, lockout_seconds=config.lockout_seconds,
-            access_ttl=config.token_ttl, refresh_ttl=config.refresh_ttl,
-            login_rate=config.login_rate, trusted_proxies=tuple(config.trusted_proxies),
-            hash_threads=config.hash_threads),
-            checker=checker, policy=policy, durable=config.durable)
+        self.auth = Auth(root, config, checker=checker, policy=policy)
         self.store = Store(root, config, self.auth.policy)
         self.store.recover()
         self.pools = Pools(reactor=reactor)
@@ -126,9 +121,9 @@ class DavSite(Site):
             _log.failure("writing the access log failed")
 
 
-def makeSite(data_root, config=None, timeout=60, checker=None, policy=None, access_log=None):
+def makeSite(data_root, config=None, checker=None, policy=None, access_log=None):
     """A ``Site`` serving the data root at ``/``; idle connections close after
-    ``timeout`` seconds. Its requests are ``request.DavRequest``: bodies over
+    ``config.idle_timeout`` seconds. Its requests are ``request.DavRequest``: bodies over
     the limits are refused while they arrive, PUT bodies stream to disk. Its
     access log lines end with the request key (``X-Personium-RequestKey``);
     they go to the file ``access_log`` (rotated like the event log), or, when
@@ -136,5 +131,5 @@ def makeSite(data_root, config=None, timeout=60, checker=None, policy=None, acce
     config = config or Config()
     resource = makeResource(data_root, config, checker, policy)
     return DavSite(resource, access_log, config.event_log_size, config.event_log_files,
-                   timeout=timeout, requestFactory=requestFactoryFor(resource),
+                   timeout=config.idle_timeout, requestFactory=requestFactoryFor(resource),
                    logFormatter=access_log_formatter)
