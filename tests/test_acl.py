@@ -7,8 +7,8 @@ from twisted.internet import defer
 
 from personium_dav.auth.privileges import Ace, acl_body
 
-from .helpers import BOX, NS
-from .steps import DavSteps, proppatch_body
+from .support.helpers import BOX, NS
+from .support.steps import DavSteps, proppatch_body
 
 CELL_URL = "http://localhost/cell1/"
 SVC = BOX + "svc"

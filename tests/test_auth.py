@@ -10,7 +10,7 @@ from twisted.internet import defer
 from personium_dav.auth.tokens import TokenService
 from personium_dav.config import Config
 
-from .helpers import BOX, DavTestCase, grant
+from .support.helpers import BOX, DavTestCase, grant
 
 REALM = "http://localhost/cell1/"
 TOKEN_URL = "/cell1/__token"

@@ -24,10 +24,10 @@ from personium_dav.auth.accounts import AccountStore
 
 from personium_dav.auth.tokens import ALGORITHM, ISSUER, OwnerGeneration, load_secret
 
-from . import realserver
-from .clientauth import fetch
-from . import helpers
-from .helpers import BOX, DavTestCase
+from .support import realserver
+from .support.clientauth import fetch
+from .support import helpers
+from .support.helpers import BOX, DavTestCase
 
 TOKEN_URL = "/cell1/__token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

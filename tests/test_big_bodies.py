@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from personium_dav.store import layout
-from tests import hardening
+from .support import hardening
 
 BOX = "/cell1/box1/"
 

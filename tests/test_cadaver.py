@@ -5,7 +5,7 @@ cadaver reads its commands from stdin and exits 0 whatever happened, so each
 test reads the transcript command by command (``succeeded.`` / ``failed:``
 and what was printed) and then asks the server itself, over plain HTTP, what
 it now holds. Credentials, when the server needs them, come from
-``tests.clientauth`` and reach cadaver through ``$HOME/.netrc``.
+``tests.support.clientauth`` and reach cadaver through ``$HOME/.netrc``.
 
 Skipped when cadaver is not on PATH, unless the environment variable CI is
 set: then it fails.
@@ -19,7 +19,7 @@ from lxml import etree
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from tests.clientauth import BOX_PATH, fetch, netrc, requireTool, startClientServer
+from .support.clientauth import BOX_PATH, fetch, netrc, requireTool, startClientServer
 
 CADAVER_TIMEOUT = 60
 CUSTOM_NS = "http://webdav.org/cadaver/custom-properties/"  # cadaver's propset namespace

@@ -4,7 +4,7 @@ from twisted.internet import defer
 
 from personium_dav.config import Config
 
-from .steps import BOX, NS, PNS, DavSteps, allowed, proppatch_body, version
+from .support.steps import BOX, NS, PNS, DavSteps, allowed, proppatch_body, version
 
 SVC = BOX + "svc"
 SRC = SVC + "/__src"
@@ -19,7 +19,7 @@ RECURSIVE = {"X-Personium-Recursive": "true"}
 LOCKINFO = (b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
             b"<D:locktype><D:write/></D:locktype></D:lockinfo>")
 
-LOCKS = {"LOCK", "UNLOCK"}  # class 2 (tests/test_locks.py)
+LOCKS = {"LOCK", "UNLOCK"}  # class 2 (tests/test_lock_methods.py)
 ALLOW = {  # ACL: SPEC §9 (tests/test_acl.py)
     "box": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL"} | LOCKS,
     "collection": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY",

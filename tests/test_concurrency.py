@@ -10,8 +10,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from personium_dav.store import provision
-from tests import hardening
-from tests.realserver import RealServer
+from .support import hardening
+from .support.realserver import RealServer
 
 BOX = "/cell1/box1/"
 NS = "urn:x-concurrent"

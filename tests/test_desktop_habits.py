@@ -10,7 +10,7 @@ from twisted.internet import defer
 
 from personium_dav.config import Config
 from personium_dav.web.site import makeResource
-from tests.helpers import BOX, DavTestCase
+from .support.helpers import BOX, DavTestCase
 
 from treq.testing import StubTreq
 

@@ -21,8 +21,8 @@ from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 import personium_dav
-from tests.clientauth import requireTool
-from tests.realserver import STARTUP_TIMEOUT, _accepts, _sleep, freePort
+from .support.clientauth import requireTool
+from .support.realserver import STARTUP_TIMEOUT, _accepts, _sleep, freePort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")

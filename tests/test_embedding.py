@@ -2,7 +2,7 @@
 it; outside any box the URL space answers 404 (SPEC §1, §2, §8)."""
 from twisted.internet import defer
 
-from .steps import BOX, DavSteps
+from .support.steps import BOX, DavSteps
 
 
 class Mounted:

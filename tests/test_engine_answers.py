@@ -6,7 +6,8 @@ import json
 from twisted.internet import defer
 
 from personium_dav.engine import result
-from tests.enginehelp import FakeHost, PoolCase, fn
+from .support import enginehelp
+from .support.enginehelp import FakeHost, PoolCase, fn
 
 OK = 'function(r){ return {status: 200, headers: {"Content-Type": "text/plain"}, body: ["ok"]}; }'
 
@@ -53,7 +54,7 @@ class ErrorTable(PoolCase):
     def test_no_worker(self):
         pool = self.make_pool(workers=0)
         pool.start()
-        res = yield pool.run(__import__("tests.enginehelp").enginehelp.job(OK), FakeHost())
+        res = yield pool.run(enginehelp.job(OK), FakeHost())
         self.assertEqual(res.status, 500)
         self.assertEqual(json.loads(res.body)["code"], "PR500-SC-0001")
         yield pool.stop()

@@ -6,7 +6,7 @@ import json
 from twisted.internet import defer, reactor
 from twisted.web import resource, server
 
-from tests.enginehelp import FakeHost, PoolCase, fn
+from .support.enginehelp import FakeHost, PoolCase, fn
 
 HELLO = fn("'hello'")
 

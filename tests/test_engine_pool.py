@@ -6,7 +6,7 @@ import signal
 from twisted.internet import defer, reactor, task
 
 from personium_dav.engine import pool as poolmod
-from tests.enginehelp import FakeHost, PoolCase, SlowHost, fn, job
+from .support.enginehelp import FakeHost, PoolCase, SlowHost, fn, job
 
 HELLO = fn("'hello'")
 RUNAWAY = "function(r){ while (true) {} }"

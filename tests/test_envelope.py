@@ -2,7 +2,7 @@
 overrides and their precedence, CORS and the unauthenticated preflight."""
 from twisted.internet import defer
 
-from .helpers import BOX, DavTestCase
+from .support.helpers import BOX, DavTestCase
 
 KEY = "X-Personium-RequestKey"
 

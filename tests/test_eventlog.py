@@ -13,8 +13,8 @@ from twisted.web.http import datetimeToLogString
 from personium_dav.ops import eventlog
 from personium_dav.web.envelope import access_log_formatter
 
-from .helpers import BOX, DavTestCase
-from .steps import SERVICE_MKCOL, proppatch_body
+from .support.helpers import BOX, DavTestCase
+from .support.steps import SERVICE_MKCOL, proppatch_body
 
 
 class EventLogTests(DavTestCase):

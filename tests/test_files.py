@@ -4,7 +4,7 @@ import time
 
 from twisted.internet import defer
 
-from .steps import BOX, NS, DavSteps, proppatch_body, version
+from .support.steps import BOX, NS, DavSteps, proppatch_body, version
 
 SRC = BOX + "svc/__src/"
 NO_MATCH = "ETag does not match."

@@ -9,8 +9,8 @@ from twisted.internet import defer
 from personium_dav.store import layout
 from personium_dav.store import props as props_module
 from personium_dav.store import tree as tree_module
-from tests import hardening
-from tests.helpers import BOX, DavTestCase
+from .support import hardening
+from .support.helpers import BOX, DavTestCase
 
 PROP = (b'<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:a>%s</Z:a>'
         b'</D:prop></D:set></D:propertyupdate>')

@@ -9,7 +9,7 @@ import os
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from tests import hardening
+from .support import hardening
 
 CANARY = b"canary: secret outside the data root\n"
 

@@ -8,8 +8,8 @@ from twisted.internet import defer
 
 from personium_dav.config import Config
 from personium_dav.web.request import DavRequest, requestFactoryFor
-from tests import hardening
-from tests.helpers import BOX, DavTestCase
+from .support import hardening
+from .support.helpers import BOX, DavTestCase
 
 PASSWD = "file:///etc/passwd"
 

@@ -4,7 +4,7 @@ from urllib.parse import quote, unquote
 
 from twisted.internet import defer
 
-from .steps import BOX, DavSteps
+from .support.steps import BOX, DavSteps
 
 BAD_CHARS = '\\/:*?"<>| \x00\x01\x09\x0a\x0d\x1f\x7f\x85\x9f'
 

@@ -16,12 +16,12 @@ from twisted.web.resource import Resource
 from personium_dav.auth.privileges import Ace, acl_body
 from personium_dav.web.methods import propfind as propfind_method
 from personium_dav.web.site import makeResource
-from personium_dav.store import layout, listing
+from personium_dav.store import layout
 from personium_dav.store.props import Sidecars
 from personium_dav.store.tree import Tree, now_ms
 
-from .helpers import BOX, NS, DavTestCase
-from .test_propfind import by_tag, prop_request, proppatch_body, responses
+from .support.helpers import BOX, NS, DavTestCase
+from .support.dav import by_tag, prop_request, proppatch_body, responses
 
 CELL_URL = "http://localhost/cell1/"
 ACL_PROP = prop_request("<D:acl/>", "<D:getetag/>")
@@ -221,7 +221,7 @@ class ListingCacheTests(DavTestCase):
     def test_locks_shown_then_gone(self):
         """A lock changes no member's stat key: the listing must still show
         its D:lockdiscovery, and drop it again after UNLOCK."""
-        from .test_locks import lockinfo
+        from .support.locking import lockinfo
 
         yield self.ok("MKCOL", BOX + "c")
         yield self.put(BOX + "c/f.txt", b"f")

@@ -20,8 +20,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from personium_dav.config import Config
-from tests.helpers import BOX, DavTestCase
-from tests.realserver import RealServer, cliEnv, freePort
+from .support.helpers import BOX, DavTestCase
+from .support.realserver import RealServer, cliEnv, freePort
 
 SUITES = ("basic", "copymove", "props", "locks", "http")
 LITMUS_TIMEOUT = 240  # seconds for the five suites; a normal run takes a few

@@ -17,7 +17,7 @@ from twisted.trial import unittest
 from personium_dav.ops import logfiles
 from personium_dav.store import provision
 from personium_dav.web.site import makeSite
-from tests.realserver import RealServer
+from .support.realserver import RealServer
 
 
 def _writer(path, tag, count, rotate):

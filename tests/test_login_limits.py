@@ -23,9 +23,9 @@ from personium_dav.ops import tap
 from personium_dav.auth.logins import RateLimiter, client_address, parse_networks
 from personium_dav.config import Config
 
-from . import realserver
-from .clientauth import fetch
-from .helpers import BOX, DavTestCase, grant
+from .support import realserver
+from .support.clientauth import fetch
+from .support.helpers import BOX, DavTestCase, grant
 
 TOKEN_URL = "/cell1/__token"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

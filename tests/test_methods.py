@@ -3,7 +3,7 @@ from twisted.internet import defer
 
 from personium_dav.config import Config
 
-from .steps import BOX, NS, PNS, SERVICE_MKCOL, DavSteps, mkcol_body, version
+from .support.steps import BOX, NS, PNS, SERVICE_MKCOL, DavSteps, mkcol_body, version
 
 XML = {"Content-Type": "application/xml"}
 PLAIN = {("DAV:", "collection")}

@@ -15,9 +15,8 @@ from twisted.trial import unittest
 
 from personium_dav.auth import Auth
 from personium_dav.config import Config
-from personium_dav.config import Config
 
-from .helpers import BOX, DavTestCase
+from .support.helpers import BOX, DavTestCase
 
 HELD = 40  # made-up Basic logins held in their password check
 

@@ -16,7 +16,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from personium_dav import __main__ as cli
 from personium_dav.ops import tap
 from personium_dav.config import Config
-from tests import realserver
+from .support import realserver
 
 
 def sourceEnv():

@@ -20,7 +20,7 @@ from lxml import etree
 from twisted.internet import reactor, threads
 from twisted.internet.threads import blockingCallFromThread
 
-from tests.helpers import BOX, DavTestCase
+from .support.helpers import BOX, DavTestCase
 
 # no shrinking phase: each example costs a few requests, and a failure
 # already names its example in full. Derandomized, so that CI runs the same

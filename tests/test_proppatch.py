@@ -3,8 +3,8 @@ refused bodies, the 207 answer, value fidelity and ``p:service``."""
 from lxml import etree
 from twisted.internet import defer
 
-from .helpers import BOX, NS, DavTestCase
-from .test_propfind import (XML_TYPE, DavMixin, by_tag, prop_request, proppatch_body,
+from .support.helpers import BOX, NS, DavTestCase
+from .support.dav import (XML_TYPE, DavMixin, by_tag, prop_request, proppatch_body,
                             responses, tags)
 
 PNS = "urn:x-personium:xmlns"

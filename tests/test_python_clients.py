@@ -4,8 +4,8 @@ personium-dav --collection-semantics rfc4918`` (what ordinary clients expect).
 
 Both libraries are synchronous: each call runs in a thread
 (``deferToThread``) while the server runs in its subprocess, and what a call
-did is checked on the server with plain HTTP (``tests.clientauth.fetch``).
-Credentials come from ``tests.clientauth`` (one place to change).
+did is checked on the server with plain HTTP (``tests.support.clientauth.fetch``).
+Credentials come from ``tests.support.clientauth`` (one place to change).
 
 The quirks found (each pinned by a test below) are in docs/conformance.md,
 section "Clients".
@@ -18,7 +18,7 @@ from lxml import etree
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from tests.clientauth import BOX_PATH, fetch, startClientServer, webdav3Options
+from .support.clientauth import BOX_PATH, fetch, startClientServer, webdav3Options
 
 try:
     from webdav4.client import Client as Webdav4Client

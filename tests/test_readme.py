@@ -11,7 +11,7 @@ from twisted.internet import utils
 from twisted.trial import unittest
 from twisted.internet import defer
 
-from tests.realserver import ownerToken, startServer
+from .support.realserver import ownerToken, startServer
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 EXPECT = re.compile(r"^# -> (\d{3})$")

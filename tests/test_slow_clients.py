@@ -12,8 +12,8 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from personium_dav.store import provision
-from tests import hardening
-from tests.realserver import RealServer
+from .support import hardening
+from .support.realserver import RealServer
 
 IDLE = 1.0
 

@@ -9,7 +9,7 @@ from twisted.python import usage
 from twisted.trial import unittest
 
 from personium_dav.ops import tap
-from tests import realserver
+from .support import realserver
 
 PROP = ('<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop>'
         '<Z:p%d>v%d</Z:p%d></D:prop></D:set></D:propertyupdate>')

@@ -37,8 +37,8 @@ from .journal import Journal, remove
 from .locks import Lock, LockTable, new_token
 from .owners import Owner
 from .group import GroupCommit
-from .props import Entry, Miss
-from .tree import Gone, SRC, Tree, now_ms
+from .props import Miss
+from .tree import Gone, Tree, now_ms
 
 __all__ = ["Store", "Box", "Caller", "Done", "Miss"]
 

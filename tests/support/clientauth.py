@@ -26,7 +26,7 @@ from twisted.internet import defer, threads
 from twisted.trial import unittest
 
 import personium_dav
-from tests.realserver import RealServer
+from .realserver import RealServer
 
 CELL, BOX = "cell1", "box1"
 BOX_PATH = f"/{CELL}/{BOX}/"

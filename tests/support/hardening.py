@@ -160,7 +160,7 @@ _tokens = {}
 def owner_headers(data):
     """Headers authenticating as the owner of the data root DATA on a real
     server (``python -m personium_dav token --data DIR --owner``), cached."""
-    from tests.realserver import ownerHeaders
+    from .realserver import ownerHeaders
 
     data = os.path.abspath(data)
     if data not in _tokens:
