@@ -218,6 +218,22 @@ class Box:
         conds.check(loc.info)
         return loc.info, self.content(loc.info)
 
+    def properties(self, caller, names):
+        """A resource's Info (its dead properties in ``props``), as
+        ``read-properties`` allows: what a Depth 0 PROPFIND shows."""
+        loc = self._existing(caller, self._names(names))
+        self.require(caller.principal, "read-properties", loc)
+        return loc.info
+
+    def listing(self, caller, names):
+        """(Info of a collection, Info of each member), as ``read-properties``
+        on the collection allows: what a Depth 1 PROPFIND shows."""
+        loc = self._existing(caller, self._names(names))
+        self.require(caller.principal, "read-properties", loc)
+        if not loc.info.is_collection:
+            raise kinds.refuse("file")
+        return loc.info, self.members(loc.info)
+
     # -- writing --------------------------------------------------------------
 
     def put(self, caller, names, body, content_type=None, conds=NONE, modified=None):
