@@ -248,6 +248,7 @@ class Box:
             if streamed:
                 _discard(body[0])
             raise
+        handle = None
         try:
             loc = self._target(caller, names)
             content_type = content_type or guess_type(names[-1])
@@ -266,15 +267,19 @@ class Box:
                 self._check_locks(held, conds, caller, loc,
                                   [(names if current else names[:-1], False)])
                 members = None if current else self._room(loc.parent_dir)
+                handle = tree.handle(loc.parent_dir)
                 info = tree.install_file(tmp, loc, content_type, current, modified)
                 if members is not None:
                     tree.counted(loc.parent_dir, members + 1)
         except BaseException:
             _discard(tmp)
+            if handle is not None:
+                os.close(handle)
             raise
         # durable before the answer; outside the lock, so that concurrent
-        # PUTs into one collection share journal commits
-        tree.sync(loc.parent_dir)
+        # PUTs into one collection share journal commits (the handle follows
+        # the collection if it is moved meanwhile)
+        tree.sync_handle(handle)
         return Done(current is None, info)
 
     def mkcol(self, caller, names, kind="collection", props=None, conds=NONE):

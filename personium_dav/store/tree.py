@@ -311,6 +311,19 @@ class Tree:
             for d in dict.fromkeys(directories):
                 layout.fsync_dir(d)
 
+    def handle(self, directory):
+        """An open directory, to fsync after its lock is released
+        (``sync_handle``): it follows the directory wherever it is moved."""
+        return os.open(directory, os.O_RDONLY | os.O_DIRECTORY) if self.durable else None
+
+    @staticmethod
+    def sync_handle(fd):
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def receive(self, source):
         """Copy a body (bytes or a file object) to a temporary file (fsynced); its path."""
         tmp = self.tmp_path()
