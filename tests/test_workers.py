@@ -100,3 +100,45 @@ class WorkersTests(unittest.TestCase):
             self.assertFalse(os.path.exists(f"/proc/{pid}/stat")
                              and open(f"/proc/{pid}/stat").read().split()[2] != "Z",
                              "worker %d still running" % pid)
+
+
+class SupervisionTests(unittest.TestCase):
+    @defer.inlineCallbacks
+    def test_a_dead_worker_is_restarted_and_its_leftovers_settled(self):
+        data = os.path.abspath(self.mktemp())
+        server = yield realserver.RealServer(self, data, "--workers", "2").start()
+        (worker,) = yield waitForChildren(server.pid, 1)
+        claim = yield waitForClaim(data, worker)
+        self.assertIsNotNone(claim, server.log())
+        # what the worker leaves when it dies: a temporary file of its own
+        left = os.path.join(data, ":tmp", claim + ".leftover")
+        open(left, "wb").close()
+        os.kill(worker, 9)
+        deadline = time.monotonic() + realserver.STARTUP_TIMEOUT
+        replacement = []
+        while not replacement and time.monotonic() < deadline:
+            yield task.deferLater(reactor, realserver.POLL, lambda: None)
+            replacement = [pid for pid in children(server.pid) if pid != worker]
+        self.assertEqual(len(replacement), 1, server.log())
+        self.assertIsNotNone((yield waitForClaim(data, replacement[0])), server.log())
+        self.assertIn("worker pid %d exited" % worker, server.log())
+        self.assertFalse(os.path.exists(left))  # settled once its owner was dead
+        yield server.stop()
+
+
+@defer.inlineCallbacks
+def waitForClaim(data, pid):
+    """The owner id a process claimed on the data root (its claim file names
+    its pid), once it has."""
+    directory = os.path.join(data, ":owners")
+    deadline = time.monotonic() + realserver.STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        for name in os.listdir(directory):
+            try:
+                with open(os.path.join(directory, name)) as f:
+                    if f.read().split()[1:] == [str(pid)]:
+                        return name
+            except (OSError, IndexError):
+                pass
+        yield task.deferLater(reactor, realserver.POLL, lambda: None)
+    return None

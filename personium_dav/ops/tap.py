@@ -192,8 +192,10 @@ def makeService(options):
         listeners = [workers.Listener(d, site) for d in options["listen"]]
         for listener in listeners:
             listener.setServiceParent(top)
-        workers.WorkerPool(options["workers"], listeners,
-                           getattr(options, "argv", [])).setServiceParent(top)
+        server = site.resource.server
+        workers.WorkerPool(options["workers"], listeners, getattr(options, "argv", []),
+                           recover=lambda: server.pools.store(server.store.recover),
+                           ).setServiceParent(top)
     else:
         for description in options["listen"]:
             strports.service(description, site).setServiceParent(top)

@@ -1,30 +1,36 @@
 """``--workers N``: N server processes sharing the listening sockets and the data root.
 
 The process twistd started (the first worker) binds every ``--listen`` TCP
-port itself, then starts N-1 more processes, ``python -m personium_dav.ops.workers
-<the same plugin options>``, each inheriting the listening sockets: every
+port itself, then starts N-1 more processes, ``python -m
+personium_dav.ops.worker <the same plugin options>``, each handed the
+listening sockets (``reactor.spawnProcess`` with ``childFDs``): every
 process builds the same Site from the same options and serves connections
-from the shared sockets (``reactor.adoptStreamPort``); the kernel hands each
-new connection to one of them. They share the data root exactly as separate
-servers on one root would: writes take the per-collection ``flock``, a
-transaction reads its sidecar from disk under that lock, and group commit
-(``store.group``) batches within one process.
+from the shared sockets (``reactor.adoptStreamPort``); the kernel hands
+each new connection to one of them. They share the data root exactly as
+separate servers on one root would: every write takes the store's flocks,
+and each process claims an owner id for its temporaries and intent records
+(store/owners.py).
 
-The extra processes run as the user twistd runs the first one as (they start
-after it has dropped privileges), log to the same standard output, die with
-it (``PR_SET_PDEATHSIG`` on Linux), and are stopped with it: TERM, then KILL
-after ten seconds. A worker that exits is not restarted.
+The first process supervises the others: a worker that exits is logged
+and started again after a delay that doubles from one second up to a
+minute while it keeps dying young, and what it left on the data root is
+settled at once (``Store.recover``: its intent records, temporaries and
+trash). At stop, each gets TERM, then KILL after ten seconds; nothing
+blocks the reactor meanwhile. A worker also dies with the first process
+(``PR_SET_PDEATHSIG`` on Linux).
 """
 import os
 import signal
-import subprocess
 import sys
 
 from twisted.application import service
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 ENV = "PERSONIUM_DAV_WORKER_FDS"  # "fd:family,..." in --listen order, in the children
 STOP_SECONDS = 10.0
+FIRST_DELAY, MAX_DELAY = 1.0, 60.0
+YOUNG = 30.0  # a worker that dies younger than this doubles the delay
 
 log = Logger()
 
@@ -77,40 +83,104 @@ class Adopted(_Listening):
         os.close(self.fd)  # adoptStreamPort serves a duplicate of it
 
 
-class WorkerPool(service.Service):
-    """Start (in startService) and stop the N-1 extra worker processes."""
+class _Worker(protocol.ProcessProtocol):
+    """One extra worker process; its output goes to this process's log."""
 
-    def __init__(self, count, listeners, argv):
+    def __init__(self, pool, slot):
+        self.pool, self.slot = pool, slot
+        self.started = None
+        self.ended = defer.Deferred()
+        self.pid = None
+
+    def connectionMade(self):
+        self.pid = self.transport.pid
+
+    def outReceived(self, data):
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        sys.stdout.flush()
+
+    errReceived = outReceived
+
+    def processEnded(self, reason):
+        self.ended.callback(None)
+        self.pool.ended(self, reason)
+
+    def signal(self, name):
+        try:
+            self.transport.signalProcess(name)
+        except Exception:  # gone already
+            pass
+
+
+class WorkerPool(service.Service):
+    """Start, supervise and stop the N-1 extra worker processes.
+    ``recover()`` (a Deferred) settles what a dead worker left."""
+
+    def __init__(self, count, listeners, argv, recover=None, reactor=None):
         self.count, self.listeners, self.argv = count, listeners, list(argv)
-        self.processes = []
+        self.recover = recover
+        self.reactor = reactor
+        self.workers = {}  # slot -> _Worker
+        self.delays = {}  # slot -> the delay before the next start
+        self.pending = {}  # slot -> the delayed call that will start it
 
     def startService(self):
         super().startService()
+        if self.reactor is None:
+            from twisted.internet import reactor
+
+            self.reactor = reactor
+        for slot in range(1, self.count):
+            self.spawn(slot)
+
+    def spawn(self, slot):
+        self.pending.pop(slot, None)
+        if not self.running:
+            return
         fds = [(lst.port.fileno(), lst.port.addressFamily) for lst in self.listeners]
         env = dict(os.environ)
         env[ENV] = ",".join("%d:%d" % (fd, int(family)) for fd, family in fds)
         # the children import what this process imported
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        command = [sys.executable, "-m", "personium_dav.ops.workers", *self.argv]
-        for _ in range(self.count - 1):
-            process = subprocess.Popen(command, env=env, pass_fds=[fd for fd, _ in fds],
-                                       stdin=subprocess.DEVNULL)
-            self.processes.append(process)
-            log.info("personium-dav: worker pid {pid} started", pid=process.pid)
+        child_fds = {0: "w", 1: "r", 2: "r"}
+        child_fds.update({fd: fd for fd, _ in fds})
+        worker = _Worker(self, slot)
+        worker.started = self.reactor.seconds()
+        self.reactor.spawnProcess(
+            worker, sys.executable, [sys.executable, "-m", "personium_dav.ops.worker",
+                                     *self.argv], env=env, childFDs=child_fds)
+        self.workers[slot] = worker
+        log.info("personium-dav: worker pid {pid} started", pid=worker.pid)
+
+    def ended(self, worker, reason):
+        if self.workers.get(worker.slot) is worker:
+            del self.workers[worker.slot]
+        if self.recover is not None:  # its owner is dead now: settle what it left
+            self.recover().addErrback(
+                lambda f: log.failure("settling what worker pid {pid} left failed", f,
+                                      pid=worker.pid))
+        if not self.running:
+            log.info("personium-dav: worker pid {pid} stopped", pid=worker.pid)
+            return
+        young = self.reactor.seconds() - worker.started < YOUNG
+        delay = self.delays.get(worker.slot, FIRST_DELAY) if young else FIRST_DELAY
+        self.delays[worker.slot] = min(delay * 2, MAX_DELAY)
+        log.warn("personium-dav: worker pid {pid} exited ({why}); restarting it in {d:g} s",
+                 pid=worker.pid, why=reason.value, d=delay)
+        self.pending[worker.slot] = self.reactor.callLater(delay, self.spawn, worker.slot)
 
     def stopService(self):
         super().stopService()
-        processes, self.processes = self.processes, []
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.info("personium-dav: worker pid {pid} stopped", pid=process.pid)
+        for call in self.pending.values():
+            call.cancel()
+        self.pending.clear()
+        workers = list(self.workers.values())
+        for worker in workers:
+            worker.signal("TERM")
+        kill = self.reactor.callLater(STOP_SECONDS, lambda: [w.signal("KILL") for w in workers])
+        done = defer.DeferredList([w.ended for w in workers])
+        done.addCallback(lambda _: kill.active() and kill.cancel())
+        return done
 
 
 def inherited():
@@ -121,7 +191,7 @@ def inherited():
     return [tuple(int(x) for x in item.split(":")) for item in value.split(",")]
 
 
-def _die_with_parent():
+def die_with_parent():
     try:
         import ctypes
 
@@ -129,30 +199,3 @@ def _die_with_parent():
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def main(argv=None):
-    """A worker process: the plugin options, the sockets from the environment."""
-    from twisted.internet import reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
-
-    from personium_dav.ops import tap
-
-    _die_with_parent()
-    parent = os.getppid()
-    options = tap.Options()
-    options.parseOptions(sys.argv[1:] if argv is None else argv)
-    top = tap.makeService(options)
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)])
-    if os.getppid() != parent:  # the first worker is gone already
-        return 1
-    top.privilegedStartService()
-    top.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
