@@ -11,7 +11,7 @@ from zope.interface.verify import verifyObject
 
 from personium_dav.web import envelope
 from personium_dav.web.state import IRequestState, RequestState
-from personium_dav.ops import eventlog
+from personium_dav.logs import eventlog
 from personium_dav.auth.accounts import AccountError, AccountStore, AuthFailure
 from personium_dav.auth.checker import CredentialChecker, credentials
 from personium_dav.auth.privileges import (ANONYMOUS, AclPolicy, Ace, Principal, Target,

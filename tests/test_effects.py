@@ -234,3 +234,17 @@ class Races(DavSteps):
             self.assertEqual(answers[0].code, 204, answers[0].body)
             self.assertIn(answers[1].code, (201, 409), answers[1].body)
             self.assertEqual((yield self.request("HEAD", BOX + "moved/late.txt")).code, 404)
+
+    @defer.inlineCallbacks
+    def test_reads_of_what_is_being_deleted(self):
+        for i in range(self.ROUNDS):
+            yield self.mkcol(BOX + "col")
+            yield self.put(BOX + "col/f.txt", b"f" * 100_000)
+            answers = yield defer.gatherResults([
+                self.request("DELETE", BOX + "col", headers={"X-Personium-Recursive": "true"}),
+                self.request("GET", BOX + "col/f.txt"),
+                self.request("PROPFIND", BOX + "col", headers={"Depth": "1"}),
+                self.request("GET", BOX + "col")])
+            self.assertEqual(answers[0].code, 204)
+            for answer, good in zip(answers[1:], ((200, 404), (207, 404), (200, 404))):
+                self.assertIn(answer.code, good, answer.body[:300])

@@ -10,7 +10,7 @@ from twisted.internet import defer
 from twisted.logger import globalLogPublisher, textFileLogObserver
 from twisted.web.http import datetimeToLogString
 
-from personium_dav.ops import eventlog
+from personium_dav.logs import eventlog
 from personium_dav.web.envelope import access_log_formatter
 
 from .support.helpers import BOX, DavTestCase

@@ -385,7 +385,7 @@ class OptionsCorsAndLog(LockTestCase):
 
     @defer.inlineCallbacks
     def test_event_log(self):
-        from personium_dav.ops import eventlog
+        from personium_dav.logs import eventlog
 
         lock = yield self.lock("a.txt", headers={"X-Personium-RequestKey": "lk"})
         yield self.lock("col", headers={"X-Personium-RequestKey": "lc"})

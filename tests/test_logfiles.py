@@ -14,7 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.trial import unittest
 
-from personium_dav.ops import logfiles
+from personium_dav.logs import logfiles
 from personium_dav.store import provision
 from personium_dav.web.site import makeSite
 from .support.realserver import RealServer

@@ -299,7 +299,8 @@ class Box:
             tmp = self.tree.build_collection(kind, props, names[-1])
             self.tree.install_collection(tmp, loc)
             self.tree.counted(loc.parent_dir, members + 1)
-        return Done(True, self.tree.info(loc.path, loc.name))
+            info = self.tree.info(loc.path, loc.name)
+        return Done(True, info)
 
     def delete(self, caller, names, recursive=False, conds=NONE):
         """A file, or a collection: whole when ``recursive`` (or under
@@ -358,13 +359,14 @@ class Box:
                 else:
                     txn.remove(member, fid, key)
             txn.touch(member, fid, now_ms())
+            return lambda: self.tree.info(current.path, current.name)  # once committed
 
-        with self._hold(False, None, caller, names) as held:
+        with self._hold(False, None, caller, names, gone=caller.not_found) as held:
             if conds.empty:  # concurrent PROPPATCHes of one collection share one commit
-                self.store.group.commit(directory, member, change)
+                info = self.store.group.commit(directory, member, change)
             else:  # conditions are checked against the disk: a commit of its own
-                self._commit(directory, change, caller, names)
-        return Done(False, self.tree.info(loc.path, loc.name))
+                info = self._commit(directory, change, caller, names)
+        return Done(False, info)
 
     def set_acl(self, caller, names, value, conds=NONE):
         """Replace the ``D:acl`` of ``names`` (None removes it)."""
@@ -381,10 +383,11 @@ class Box:
                 txn.remove(member, current.info.fid, ACL_KEY)
             else:
                 txn.set(member, current.info.fid, ACL_KEY, value)
+            return lambda: self.tree.info(current.path, current.name)
 
-        with self._hold(False, None, caller, names) as held:
-            self._commit(directory, change, caller, names)
-        return Done(False, self.tree.info(loc.path, loc.name))
+        with self._hold(False, None, caller, names, gone=caller.not_found) as held:
+            info = self._commit(directory, change, caller, names)
+        return Done(False, info)
 
     def lock(self, caller, names, scope, depth, owner, timeout, conds=NONE):
         """A new write lock (RFC 4918 §9.10); an unmapped URL gets an empty
@@ -492,8 +495,9 @@ class Box:
                     continue  # a file became a collection meanwhile: lock the box whole
                 created, trash = self._transfer_locked(held, caller, src, dst, overwrite,
                                                        depth, conds, move)
+                info = self.tree.info(dst.path, dst.name)
             self.tree.purge(trash)
-            return Done(created, self.tree.info(dst.path, dst.name))
+            return Done(created, info)
 
     def _transfer_locked(self, held, caller, src, dst, overwrite, depth, conds, move):
         names, dest = src.names, dst.names
@@ -609,11 +613,14 @@ class Box:
                 raise (gone or caller.no_parent)(names)
 
     def _commit(self, directory, change, caller, names):
+        """``change(txn)`` committed alone; what it returns (called under
+        the lock once committed)."""
         try:
             with self.tree.locked(directory):
                 txn = self.tree.sidecars.begin(directory)
-                change(txn)
+                after = change(txn)
                 txn.commit()
+                return after()
         except Gone:
             raise caller.not_found(names)
 

@@ -36,8 +36,9 @@ class GroupCommit:
 
     def commit(self, directory, member, change):
         """Apply ``change(txn)`` (it touches only ``member``'s entries) to the
-        sidecar of ``directory`` in a shared commit; its return value, or its
-        exception, once the commit holding it is durable."""
+        sidecar of ``directory`` in a shared commit; its return value (called,
+        still under the lock, when it is a function), or its exception, once
+        the commit holding it is durable."""
         job = _Job(change, member)
         with self._lock:
             self._queues.setdefault(directory, []).append(job)
@@ -73,6 +74,9 @@ class GroupCommit:
                 if applied:
                     try:
                         txn.commit()
+                        for job in applied:  # read under the lock what the commit made
+                            if callable(job.result):
+                                job.result = job.result()
                     except BaseException as e:
                         for job in applied:
                             job.error, job.result = e, None

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.web.http import combinedLogFormatter
 
 from ..dav.errors import DavError
-from ..ops import eventlog
+from ..logs import eventlog
 from .state import IRequestState, RequestState, state_of
 
 log = Logger()

@@ -7,9 +7,9 @@ from twisted.web.server import Site
 
 from ..auth import Auth
 from ..config import Config
-from ..ops.eventlog import EventLog
-from ..ops.logfiles import AppendLog
-from ..ops.pools import Pools
+from ..logs.eventlog import EventLog
+from ..logs.logfiles import AppendLog
+from .pools import Pools
 from ..store.box import Store
 from .envelope import Envelope, access_log_formatter
 from .request import DavChannel, requestFactoryFor

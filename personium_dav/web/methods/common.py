@@ -45,6 +45,18 @@ def preconditions(request, ctx):
     return Preconditions.from_headers(lambda name: header(request, name), ctx.names_of)
 
 
+def not_found(ctx):
+    return DavError("PR404-DV-0001", ctx.url(ctx.names, False))
+
+
+def members(ctx, info):
+    """A collection's members; 404 if it went away since it was resolved."""
+    try:
+        return ctx.api.members(info)
+    except (FileNotFoundError, NotADirectoryError):
+        raise not_found(ctx)
+
+
 def store(ctx, work, *args):
     """``work(*args)`` (a box operation) in the store's thread pool."""
     return ctx.server.pools.store(work, *args)

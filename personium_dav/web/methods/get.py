@@ -9,7 +9,7 @@ from ...dav.conditions import NotModified
 from ...dav.errors import DavError
 from ...dav.live import http_date
 from ..reply import Reply
-from .common import MAX_NUMBER_DIGITS, header, preconditions
+from .common import MAX_NUMBER_DIGITS, header, members, not_found, preconditions
 
 SMALL = 64 * 1024  # files up to this size are read whole; larger ones streamed
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -79,10 +79,13 @@ def _file(ctx, request, conds, info, headers):
     headers["Content-Length"] = b"%d" % length
     if request.method == b"HEAD":
         return Reply(status, headers=headers)
-    if length <= SMALL:
-        return Reply(status, ctx.api.content(info, start, length), headers)
-    return Reply(status, headers=headers,
-                 stream=lambda req: _stream(req, ctx.api.open(info), status, start, length))
+    try:  # deleted or moved since the URL was resolved: as if it had been before
+        if length <= SMALL:
+            return Reply(status, ctx.api.content(info, start, length), headers)
+        f = ctx.api.open(info)
+    except (FileNotFoundError, NotADirectoryError):
+        raise not_found(ctx)
+    return Reply(status, headers=headers, stream=lambda req: _stream(req, f, status, start, length))
 
 
 def _stream(request, f, status, start, length):
@@ -114,4 +117,4 @@ def render_collection(resource, request):
                      b"text/html; charset=utf-8")
 
     return _checked(ctx, conds, lambda: ctx.server.pools.reads(
-        ctx.api.members, info).addCallback(page))
+        members, ctx, info).addCallback(page))

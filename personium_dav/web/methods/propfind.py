@@ -21,7 +21,7 @@ from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, 
                             escape, parse, split)
 from ..reply import XML_TYPE, Reply, xml_reply
 from ..state import quote_segment, state_of
-from .common import header, preconditions, xml_body
+from .common import header, members, preconditions, xml_body
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
@@ -199,16 +199,16 @@ def _answer(ctx, info, level, kind, keys):
     def listing():
         """The collection's own response and its members' (blocking: a
         thread)."""
-        members = ctx.api.members(info)
+        found = members(ctx, info)
         locked = _locked(ctx, kind, keys)
         own = response(base, locked(view(info), ctx.names), kind, keys)
         if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
             return own, [
                 response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
                          locked(view(m, False), ctx.names + [m.name]), kind, keys)
-                for m in members]
+                for m in found]
         out = []
-        for m in members:
+        for m in found:
             done = m.rendered
             if done is not None and done[0] == memo:
                 out.append(done[1])
