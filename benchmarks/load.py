@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side WebDAV load probe (adapted from the peers kit, ../shared/peers/load.py,
+"""Side-by-side WebDAV load probe (adapted from a load probe of WebDAV peers,
 for benchmarks/run.py: a fixed-reply "ceiling" target, parallel seeding, and a
 main() callable with an argv list): wrk (C, one thread, pinned) does the load,
 this script (standard library only) makes the fixtures, checks each scenario

@@ -1,6 +1,6 @@
 """Operator command line: ``python -m personium_dav box create CELL BOX --data DIR``.
 
-Cells and boxes are provisioned here, never over HTTP (SPEC §2). Each
+Cells and boxes are provisioned here, never over HTTP (docs/behaviour.md §2). Each
 subcommand group (box; later account, token) adds its own sub-parser in
 ``build_parser`` and a handler set with ``set_defaults(handler=...)``.
 """

@@ -61,7 +61,7 @@ class ITokenChecker(Interface):
 
 
 class IPrivilegePolicy(Interface):
-    """May a principal use a privilege (SPEC §9) on a resource?"""
+    """May a principal use a privilege (docs/behaviour.md §9) on a resource?"""
 
     def allowed(principal, privilege, target):
         """True when ``principal`` holds ``privilege`` (a name such as

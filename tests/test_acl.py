@@ -1,4 +1,4 @@
-"""ACL and privileges over HTTP (SPEC §9): the reference's access-control
+"""ACL and privileges over HTTP (docs/behaviour.md §9): the reference's access-control
 matrix for service sources, PROPPATCH on a service collection, the ACL
 method's errors, inheritance, replacement and who sees D:acl."""
 import base64

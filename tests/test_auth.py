@@ -1,4 +1,4 @@
-"""Authentication over HTTP (SPEC §9): anonymous callers, Basic with the
+"""Authentication over HTTP (docs/behaviour.md §9): anonymous callers, Basic with the
 lockout, Bearer tokens (expired, tampered, wrong scheme), the token
 endpoint's grants and failures, and the p_cookie."""
 import base64

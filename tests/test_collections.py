@@ -1,5 +1,5 @@
 """Collections over HTTP: service collections, __src, the method table, DELETE,
-COPY and MOVE (SPEC §4)."""
+COPY and MOVE (docs/behaviour.md §4)."""
 from twisted.internet import defer
 
 from personium_dav.config import Config
@@ -20,7 +20,7 @@ LOCKINFO = (b'<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscop
             b"<D:locktype><D:write/></D:locktype></D:lockinfo>")
 
 LOCKS = {"LOCK", "UNLOCK"}  # class 2 (tests/test_lock_methods.py)
-ALLOW = {  # ACL: SPEC §9 (tests/test_acl.py)
+ALLOW = {  # ACL: docs/behaviour.md §9 (tests/test_acl.py)
     "box": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "ACL"} | LOCKS,
     "collection": {"OPTIONS", "GET", "HEAD", "PROPFIND", "PROPPATCH", "DELETE", "MOVE", "COPY",
                    "ACL"} | LOCKS,

@@ -1,5 +1,5 @@
 """makeResource mounted below a prefix: hrefs, error URLs and Destinations carry
-it; outside any box the URL space answers 404 (SPEC §1, §2, §8)."""
+it; outside any box the URL space answers 404 (docs/behaviour.md §1, §2, §8)."""
 from twisted.internet import defer
 
 from .support.steps import BOX, DavSteps

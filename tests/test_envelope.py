@@ -1,4 +1,4 @@
-"""The envelope over HTTP (SPEC §9): request keys checked before anything,
+"""The envelope over HTTP (docs/behaviour.md §9): request keys checked before anything,
 overrides and their precedence, CORS and the unauthenticated preflight."""
 from twisted.internet import defer
 

@@ -1,4 +1,4 @@
-"""The event log over HTTP (SPEC §9): one Personium CSV line per request, per
+"""The event log over HTTP (docs/behaviour.md §9): one Personium CSV line per request, per
 cell, with the request key; and no log line ever holds a token or a password
 (event log, access log, twisted's log)."""
 import base64

@@ -1,4 +1,4 @@
-"""Files over HTTP: PUT, GET/HEAD, ETags, conditions, ranges, DELETE (SPEC §4, §5)."""
+"""Files over HTTP: PUT, GET/HEAD, ETags, conditions, ranges, DELETE (docs/behaviour.md §4, §5)."""
 import os
 import time
 
@@ -128,7 +128,7 @@ class PutTests(DavSteps):
 
 
 class SourceFileTests(DavSteps):
-    """The __src/{name} rows of SPEC §4."""
+    """The __src/{name} rows of docs/behaviour.md §4."""
 
     @defer.inlineCallbacks
     def setUp(self):

@@ -1,4 +1,4 @@
-"""SPEC §3 names over HTTP: refused names, traversal, multibyte and long names."""
+"""docs/behaviour.md §3 names over HTTP: refused names, traversal, multibyte and long names."""
 import os
 from urllib.parse import quote, unquote
 

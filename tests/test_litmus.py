@@ -2,7 +2,7 @@
 real ``twistd -n personium-dav --collection-semantics rfc4918``.
 
 All five suites, basic, copymove, props, locks and http (litmus's own order),
-must pass whole, with no warning at all: the server is DAV class 2 (SPEC §4,
+must pass whole, with no warning at all: the server is DAV class 2 (docs/behaviour.md §4,
 ``DAV: 1, 2`` now that locking exists). docs/conformance.md has the table and
 every known difference from RFC 4918.
 
@@ -126,7 +126,7 @@ class LitmusTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_litmus(self):
         """docs/conformance.md's recipe, line by line: the account, the ACL,
-        the collection (SPEC §9: Basic authentication, as such clients do),
+        the collection (docs/behaviour.md §9: Basic authentication, as such clients do),
         then litmus with those credentials."""
         steps = recipe()
         data = os.path.abspath(self.mktemp())
@@ -209,7 +209,7 @@ class ExtendedPropfindTests(DavTestCase):
 
     @defer.inlineCallbacks
     def test_missing_depth_on_file_refused(self):
-        # SPEC §7 under the default semantics: Depth is required everywhere
+        # docs/behaviour.md §7 under the default semantics: Depth is required everywhere
         answer = yield self.request("PUT", BOX + "f.txt", b"x")
         self.assertEqual(answer.code, 201)
         answer = yield self.request("PROPFIND", BOX + "f.txt", EXTENDED)

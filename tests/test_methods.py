@@ -1,4 +1,4 @@
-"""MKCOL over HTTP: plain and extended (RFC 5689) bodies, refusals, limits (SPEC §2, §4)."""
+"""MKCOL over HTTP: plain and extended (RFC 5689) bodies, refusals, limits (docs/behaviour.md §2, §4)."""
 from twisted.internet import defer
 
 from personium_dav.config import Config

@@ -1,4 +1,4 @@
-"""SPEC §3 name rule."""
+"""docs/behaviour.md §3 name rule."""
 from twisted.trial.unittest import SynchronousTestCase
 
 from personium_dav.dav.names import is_valid_name

@@ -137,7 +137,7 @@ class EndToEndTests(unittest.TestCase):
         base = server.url + "/cell1/box1"
         self.assertTrue(provision.is_provisioned(data))
 
-        # secure by default (SPEC §9): anonymous is refused ...
+        # secure by default (docs/behaviour.md §9): anonymous is refused ...
         response = yield self.http.request("MKCOL", base + "/col")
         self.assertEqual(response.code, 401, (yield response.text()))
         # ... and the first start printed a curl line with an owner token

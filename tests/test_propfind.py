@@ -1,4 +1,4 @@
-"""PROPFIND (SPEC §7): depth, request kinds, live and dead properties, the
+"""PROPFIND (docs/behaviour.md §7): depth, request kinds, live and dead properties, the
 hardened parser, the multistatus shape, and the streamed Depth 1 listing."""
 import os
 import re

@@ -1,4 +1,4 @@
-"""PROPPATCH (SPEC §6): document order, atomicity, protected live properties,
+"""PROPPATCH (docs/behaviour.md §6): document order, atomicity, protected live properties,
 refused bodies, the 207 answer, value fidelity and ``p:service``."""
 from lxml import etree
 from twisted.internet import defer

@@ -1,4 +1,4 @@
-"""p:service validation and route parsing (SPEC §6)."""
+"""p:service validation and route parsing (docs/behaviour.md §6)."""
 from twisted.trial.unittest import SynchronousTestCase
 
 from personium_dav.dav.errors import DavError

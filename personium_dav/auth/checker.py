@@ -1,6 +1,6 @@
 """The default ``ITokenChecker``: Bearer tokens, Basic passwords, the cookie.
 
-Order (SPEC §9): an ``Authorization`` header wins; without one, the
+Order (docs/behaviour.md §9): an ``Authorization`` header wins; without one, the
 ``p_cookie`` cookie together with the ``p_cookie_peer`` query parameter;
 without any, the request is anonymous. Every failure is a 401 carrying
 both challenges (added by the envelope).

@@ -1,6 +1,6 @@
 """Bookkeeping files of the envelope: JSON written atomically under a lock.
 
-Every name holds ``:`` (SPEC §3 forbids it in resource names), so no URL can
+Every name holds ``:`` (docs/behaviour.md §3 forbids it in resource names), so no URL can
 reach one. A write goes to a temporary file beside the target, is fsynced,
 renamed over it, and the directory fsynced: a crash leaves the old file or
 the new one. Writers hold ``fcntl.flock`` on a lock file, so several server

@@ -1,4 +1,4 @@
-"""Principals, the privilege tree of SPEC §9, ACLs and their evaluation.
+"""Principals, the privilege tree of docs/behaviour.md §9, ACLs and their evaluation.
 
     all ⊃ { read ⊃ read-properties ; read-acl ;
             write ⊃ { bind, unbind, write-content, write-properties } ;

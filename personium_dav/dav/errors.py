@@ -1,6 +1,6 @@
 """Personium errors: one exception type carrying a code, and its JSON form.
 
-The HTTP status is the three digits after ``PR``; the texts are SPEC §8's
+The HTTP status is the three digits after ``PR``; the texts are those of docs/behaviour.md §8
 (and this server's own codes, marked below). An error that RFC 4918 gives a
 precondition element (423 ``lock-token-submitted``, ``no-conflicting-lock``,
 409 ``lock-token-matches-request-uri``) is answered as a ``D:error`` XML body

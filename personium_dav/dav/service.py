@@ -1,4 +1,4 @@
-"""The ``p:service`` property: validation on write (SPEC §6) and its routes.
+"""The ``p:service`` property: validation on write (docs/behaviour.md §6) and its routes.
 
 A route is a ``p:path`` ``name`` split into ``/``-separated segments, each a
 literal (``str``) or a JAX-RS style template variable (``Var``): ``{id}`` or

@@ -99,7 +99,7 @@ def freeze(el):
     """Serialise a property element alone: its own namespace declarations, the
     ones it uses, and the xml:lang in scope (lxml drops an inherited one).
     ``DAV:`` is written as ``D:`` in it, as in the rest of every answer
-    (SPEC §7), whatever prefix the client used."""
+    (docs/behaviour.md §7), whatever prefix the client used."""
     lang = lang_in_scope(el)
     el = copy.deepcopy(el)  # a copy sheds the unused declarations of ancestors
     el.tail = None

@@ -150,7 +150,7 @@ class PersoniumService(service.MultiService):
             elif self.created:
                 log.info("personium-dav: box {url}{c}/{b}/",
                          url=url, c=DEFAULT_CELL, b=DEFAULT_BOX)
-                # SPEC §9: secure by default, so the first start shows how in
+                # docs/behaviour.md §9: secure by default, so the first start shows how in
                 self._curlLine(url)
             else:
                 log.info("personium-dav: serving {url}", url=url)

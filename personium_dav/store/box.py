@@ -571,7 +571,7 @@ class Box:
         return aside
 
     def _check_destination(self, caller, src, dst, dest, overwrite):
-        """The rules of service collections and __src (SPEC of the box)."""
+        """The rules of service collections and __src (docs/behaviour.md §4)."""
         info = src.info
         if dst.foreign:  # a planted symlink on the way: never written through
             raise DavError("PR403-DV-0004", dest[-1])

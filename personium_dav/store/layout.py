@@ -8,7 +8,7 @@
     DATA/:owners/{owner}       one per live server process, flocked while it lives
     DATA/:journal/             intents of replacing MOVE/COPY ({owner}.{uuid}.json)
 
-Every bookkeeping name holds ``:``, which no resource name may (SPEC §3), so
+Every bookkeeping name holds ``:``, which no resource name may (docs/behaviour.md §3), so
 no URL can ever reach one. A name whose UTF-8 form is too long for one file
 name is stored as ``:h`` + its SHA-256, and its real name is kept in the
 entry's extended attribute. A file's version, times and content type live in

@@ -1,4 +1,4 @@
-"""The request envelope of SPEC §9: what every request passes through.
+"""The request envelope of docs/behaviour.md §9: what every request passes through.
 
 In order, before routing:
 

@@ -89,7 +89,7 @@ def _make_template(parent):
 
 def prepareAuth(testcase, data_dir):
     """Make ``data_dir`` ready for an authenticated client, before the server
-    starts; its Credentials, or None in a build without accounts (SPEC §9).
+    starts; its Credentials, or None in a build without accounts (docs/behaviour.md §9).
 
     The account is made once per test run (four command-line calls) and its
     data root copied for each test; ``grantAuth`` then gives the role

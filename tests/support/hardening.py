@@ -29,7 +29,7 @@ class LoopbackServer:
         self.data = data or os.path.abspath(testcase.mktemp())
         provision.create_box(self.data, "cell1", "box1")
         self.site = makeSite(self.data, replace(config or Config(), idle_timeout=timeout))
-        # the owner's credentials for raw requests (SPEC §9: nothing is open)
+        # the owner's credentials for raw requests (docs/behaviour.md §9: nothing is open)
         token = self.site.resource.server.auth.tokens.owner_token(ttl=24 * 3600)
         self.authHeader = b"Authorization: Bearer %s\r\n" % token.encode("ascii")
         self.authHeaders = {"Authorization": "Bearer " + token}

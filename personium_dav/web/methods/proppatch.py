@@ -1,5 +1,5 @@
 """PROPPATCH: every instruction checked before any is applied, then all of
-them committed at once by the box API (SPEC of PROPPATCH in docs)."""
+them committed at once by the box API (docs/behaviour.md §6)."""
 from ...dav.errors import DavError
 from ...dav.properties import check_limits, instructions, refusal
 from ...dav.xmlutil import (MULTISTATUS_CLOSE, MULTISTATUS_OPEN, empty_element, escape,
