@@ -34,7 +34,7 @@ import time
 
 from . import layout
 
-from .props import find
+from .props import find, yield_gil
 
 CAPACITY = 20_000  # members remembered, over all directories (~1.3 KiB each)
 _OWN = object()  # the "entry" of a subcollection or a non-member: not in the sidecar
@@ -67,7 +67,9 @@ class Listings:
             same = known is not None and state is known.state  # then every entry is too
             records, unkept = [], []
             now = time.time_ns()
-            for disk, record in zip(names, old):
+            for i, (disk, record) in enumerate(zip(names, old)):
+                if i % 256 == 255:
+                    yield_gil()
                 if disk[0] == ":" and not disk.startswith(layout.HASHED):
                     records.append(None)  # bookkeeping
                     continue

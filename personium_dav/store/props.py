@@ -264,6 +264,14 @@ def encode(state):
     return b"".join(out)
 
 
+def yield_gil():
+    """Let the reactor thread run: a long computation in a pool thread
+    (parsing a large sidecar, listing a large collection) would otherwise
+    hold the GIL for up to the interpreter's switch interval (5 ms) every
+    time the reactor wants it back, several times per request it serves."""
+    time.sleep(0)
+
+
 def decode(data):
     try:
         root = etree.fromstring(data, _PARSER)
@@ -274,7 +282,9 @@ def decode(data):
     if (root.get("version") or "").split(".")[0] not in _READABLE:
         raise CorruptSidecar("unknown sidecar version %r" % root.get("version"))
     state = {}
-    for node in xmlutil.children(root):
+    for i, node in enumerate(xmlutil.children(root)):
+        if i % 64 == 63:
+            yield_gil()
         props = {xmlutil.split(c.tag): xmlutil.freeze(c) for c in xmlutil.children(node)}
         entry = Entry(
             props=props,

@@ -20,6 +20,7 @@ from ...dav.lockxml import discovery
 from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                             escape, parse, split)
 from ..reply import XML_TYPE, Reply, xml_reply
+from ...store.props import yield_gil
 from ..state import quote_segment, state_of
 from .common import header, members, preconditions, xml_body
 
@@ -208,7 +209,9 @@ def _answer(ctx, info, level, kind, keys):
                          locked(view(m, False), ctx.names + [m.name]), kind, keys)
                 for m in found]
         out = []
-        for m in found:
+        for i, m in enumerate(found):
+            if i % 256 == 255:
+                yield_gil()
             done = m.rendered
             if done is not None and done[0] == memo:
                 out.append(done[1])
