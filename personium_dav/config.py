@@ -104,6 +104,9 @@ class Config:
                                 positive_int)
     idle_timeout: float = setting(60.0, "Seconds before an idle connection is closed.",
                                   positive_float)
+    public_url: str = setting(
+        "", "The server's public URL (scheme://host[:port]) when a proxy in front of it "
+        "does not pass the client's Host: COPY and MOVE Destinations may name it.")
 
     @property
     def rfc4918(self):

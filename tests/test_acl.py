@@ -235,7 +235,12 @@ class AclMethodTests(AclTestCase):
         self.assertError((yield self.as_me("GET", SVC + "/hello")), 501, "PR501-MC-0002")
 
     @defer.inlineCallbacks
-    def test_options_needs_nothing(self):
+    def test_options_needs_some_privilege(self):
+        """OPTIONS needs no privilege of its own, but tells only a caller
+        who may learn that the name exists (some privilege on its parent)."""
+        answer = yield self.request("OPTIONS", SVC, anonymous=True)
+        self.assertError(answer, 401, "PR401-AU-0001")
+        yield self.grant(BOX, Ace(None, frozenset({"read-properties"})))
         answer = yield self.request("OPTIONS", SVC, anonymous=True)
         self.assertEqual(answer.code, 200)
         self.assertIn("ACL", answer.header("allow"))

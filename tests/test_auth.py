@@ -51,8 +51,10 @@ class AnonymousTests(AuthTestCase):
             self.assert401(answer, "PR401-AU-0001")
 
     @defer.inlineCallbacks
-    def test_options_is_free(self):
+    def test_options_tells_nothing_to_strangers(self):
         answer = yield self.request("OPTIONS", BOX, anonymous=True)
+        self.assert401(answer, "PR401-AU-0001")
+        answer = yield self.request("OPTIONS", BOX)
         self.assertEqual(answer.code, 200)
 
 

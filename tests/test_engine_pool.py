@@ -81,7 +81,7 @@ class Failures(PoolCase):
 
     @defer.inlineCallbacks
     def test_cancel_cancels_the_pending_p_call(self):
-        host = SlowHost(3.0)
+        host = SlowHost(60.0)  # never answers before the cancel, however loaded
         d = self.run_js(SLOW_P, host)
         yield until(lambda: host.calls)
         d.cancel()

@@ -141,7 +141,7 @@ class UnwritableAccessLogTests(unittest.TestCase):
         channel.makeConnection(transport)
         for _ in range(2):
             channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
-        self.assertEqual(transport.value().count(b"HTTP/1.1 200 "), 2)
+        self.assertEqual(transport.value().count(b"HTTP/1.1 401 "), 2)
         self.assertFalse(transport.disconnecting)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 2)
         channel.connectionLost(Failure(ConnectionDone()))
@@ -158,7 +158,7 @@ class PluginAccessLogTests(unittest.TestCase):
         response = yield self.http.request("OPTIONS", server.url + "/cell1/box1/",
                                            headers={"X-Personium-RequestKey": key})
         yield response.content()
-        self.assertEqual(response.code, 200)
+        self.assertEqual(response.code, 401)  # anonymous: the box grants nothing
 
     @defer.inlineCallbacks
     def test_default_is_a_file_in_the_data_root(self):
@@ -169,7 +169,7 @@ class PluginAccessLogTests(unittest.TestCase):
         with open(os.path.join(data, ":log", "access.log")) as f:
             lines = f.read().splitlines()
         self.assertEqual(len(lines), 1, lines)
-        self.assertIn('"OPTIONS /cell1/box1/ HTTP/1.1" 200', lines[0])
+        self.assertIn('"OPTIONS /cell1/box1/ HTTP/1.1" 401', lines[0])
         self.assertTrue(lines[0].endswith('"accesskey_1"'), lines[0])
         self.assertNotIn("accesskey_1", server.log())
 

@@ -61,10 +61,11 @@ class PropfindTests(DavMixin, DavTestCase):
     def test_depth_infinity_refused(self):
         yield self.put(BOX + "a.txt")
         for path in (BOX, "/cell1/box1", BOX + "a.txt"):
-            answer = yield self.propfind(path, "infinity")
-            self.assertError(answer, 403, "PR403-DV-0001")
-            self.assertEqual(answer.json()["message"]["value"],
-                             "Infinite depth is not supported.")
+            for value in ("infinity", "Infinity", "INFINITY", " infinity "):
+                answer = yield self.propfind(path, value)
+                self.assertError(answer, 403, "PR403-DV-0001")
+                self.assertEqual(answer.json()["message"]["value"],
+                                 "Infinite depth is not supported.")
 
     @defer.inlineCallbacks
     def test_depth_missing(self):
@@ -76,7 +77,7 @@ class PropfindTests(DavMixin, DavTestCase):
 
     @defer.inlineCallbacks
     def test_depth_bad_values(self):
-        for value in ("2", "Infinity", "one", "-1", "0,1", "01"):
+        for value in ("2", "one", "-1", "0,1", "01", "infinite"):
             answer = yield self.propfind(BOX, value)
             self.assertError(answer, 400, "PR400-DV-0003")
             self.assertEqual(answer.json()["message"]["value"],

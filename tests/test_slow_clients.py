@@ -98,7 +98,7 @@ class SlowClientTests(unittest.TestCase):
                 s.close()
 
         first, rest, waited = yield hardening.in_thread(keepalive)
-        self.assertEqual(hardening.status_of(first), 200)
+        self.assertEqual(hardening.status_of(first), 401)  # anonymous; kept alive
         self.assertEqual(rest, b"")
         self.assertLess(waited, IDLE + 3)
 

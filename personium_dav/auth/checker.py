@@ -8,6 +8,7 @@ both challenges (added by the envelope).
 import base64
 import binascii
 import time
+from urllib.parse import parse_qs
 
 from twisted.internet import defer
 from zope.interface import implementer
@@ -45,7 +46,9 @@ def credentials(request):
         raise DavError("PR401-AU-0003")
     cookie = _cookie(request, COOKIE)
     if cookie is not None:
-        peer = (request.args.get(PEER) or [b""])[0]
+        # from the query string only (request.args also holds a form body's fields)
+        query = request.uri.partition(b"?")[2]
+        peer = (parse_qs(query).get(PEER) or [b""])[0]
         return ("cookie", cookie.decode("latin-1"), peer.decode("latin-1"))
     return None
 
@@ -129,7 +132,7 @@ class CredentialChecker:
         """(the Principal of valid claims, the accounts document it was read
         from); TokenInvalid for a gone account or an old generation."""
         gen = claims.get("gen", 0)
-        if claims.get("owner"):
+        if claims.get("owner") is True:  # a boolean true, nothing merely truthy
             if self.tokens.owner_gen() != gen:
                 raise TokenInvalid()  # token revoke --owner
             return Principal(subject=claims.get("sub") or "owner", owner=True, via=via), None

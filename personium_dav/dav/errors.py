@@ -54,6 +54,7 @@ MESSAGES = {
     "PR500-SV-0000": "Unknown error.",
     "PR501-MC-0001": "Method not implemented.",
     "PR501-MC-0002": "Not implemented. [{0}].",
+    "PR502-DV-0001": "Destination is not on this server [{0}].",  # this server's
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
 }
 

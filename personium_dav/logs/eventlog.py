@@ -20,7 +20,9 @@ from .logfiles import AppendLog
 
 DIRECTORY = ":log"
 NAME = "events.log"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# every control character, and every character that any reader may take for
+# the end of a line: NEL, the Unicode line and paragraph separators
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _quote(value):

@@ -182,6 +182,18 @@ class Box:
         depth = len(loc.names) if depth is None else depth
         return self.may(principal, privilege, loc.names[:depth], acls_of(loc.chain[:depth + 1]))
 
+    def knows(self, principal, loc):
+        """May ``principal`` learn whether the name ``loc`` points at exists?
+        Only with some privilege on its parent, or on it (when it exists and
+        its own ACL grants one): anyone else gets the same answer whether it
+        exists or not (behaviour.md §9)."""
+        if principal.owner:
+            return True
+        depth = max(len(loc.names) - 1, 0)
+        if any(self.allowed(principal, p, loc, depth) for p in LEAVES):
+            return True
+        return loc.info is not None and any(self.allowed(principal, p, loc) for p in LEAVES)
+
     def may(self, principal, privilege, names, acls):
         """The policy's answer for ``names`` governed by ``acls`` (the box's first)."""
         target = Target(self.cell, self.name, list(names), acls)
@@ -719,6 +731,11 @@ class Box:
                 missing += [lk for lk in covering if lk not in missing]
         if missing:
             raise DavError("PR423-DV-0001", condition="lock-token-submitted", locks=missing)
+
+
+# every privilege without children: holding any privilege means holding one of these
+LEAVES = ("read-properties", "read-acl", "bind", "unbind", "write-content",
+          "write-properties", "write-acl", "exec")
 
 
 def _structural(src, dst):

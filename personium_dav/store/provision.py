@@ -13,8 +13,10 @@ def create_box(data_root, cell, box):
     """Make the data root, the cell and the box as needed; True if the box is new."""
     if not CELL_NAME.match(cell):
         raise ValueError("invalid cell name %r" % cell)
-    if not BOX_NAME.match(box):
-        raise ValueError("invalid box name %r" % box)
+    if not BOX_NAME.match(box) or box.startswith("__"):
+        # "__token", "__role", "__ctl"...: names the server's own URLs use
+        raise ValueError("invalid box name %r (names starting with __ are reserved)" % box
+                         if box.startswith("__") else "invalid box name %r" % box)
     tree = Tree(data_root)
     tree.make_dirs()
     os.makedirs(os.path.join(tree.root, cell), exist_ok=True)

@@ -35,7 +35,9 @@ from .shims import pending_method
 
 log = Logger()
 
-_STATUS_TEXT = {413: b"Request Entity Too Large", 503: b"Service Unavailable"}
+_STATUS_TEXT = {400: b"Bad Request", 413: b"Request Entity Too Large",
+                503: b"Service Unavailable"}
+MAX_LENGTH_DIGITS = 18  # a Content-Length longer than this is no body we take
 
 
 class DavRequest(Request):
@@ -99,6 +101,9 @@ class DavRequest(Request):
 
     def gotLength(self, length):
         self._stopHeaderTimer()
+        if self._refused:  # answered while its headers arrived
+            self.content = BytesIO()
+            return
         server = self.davServer
         config = server.config if server is not None else Config()
         method = self._method()
@@ -142,7 +147,7 @@ class DavRequest(Request):
             return  # answered already; the connection is closing
         super().requestReceived(command, path, version)
 
-    def _refuse(self, code):
+    def _refuse(self, code, *args):
         """Answer ``code`` now, before the body is in, and close the connection.
 
         The answer is written on the transport directly (the request line is
@@ -153,7 +158,7 @@ class DavRequest(Request):
         channel = self.channel
         # no "100 Continue" after the final answer
         self.requestHeaders.removeHeader(b"expect")
-        error = DavError(code)
+        error = DavError(code, *args)
         body = error.body()
         head = b"HTTP/1.1 %d %s\r\n" % (error.status, _STATUS_TEXT.get(error.status, b"Error"))
         head += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
@@ -209,6 +214,19 @@ class DavChannel(HTTPChannel):
     headerDeadline = None
     slowRequest = None
     discarding = False
+
+    def headerReceived(self, line):
+        """A Content-Length of thousands of digits would make twisted.web's
+        own parser raise (Python refuses ``int`` of over 4,300 digits) and
+        drop the connection unanswered: answer it 400 first."""
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length":
+            value = value.strip(b" \t")
+            if len(value) > MAX_LENGTH_DIGITS and self.requests:
+                self.requests[-1]._refuse("PR400-DV-0009", "Content-Length",
+                                          value[:32].decode("latin-1") + "...")
+                return False
+        return HTTPChannel.headerReceived(self, line)
 
     def dataReceived(self, data):
         if self.discarding:

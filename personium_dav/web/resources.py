@@ -17,6 +17,7 @@ from twisted.web.server import NOT_DONE_YET
 from ..dav import kinds
 from ..dav.errors import DavError
 from ..dav.names import is_valid_name
+from ..store.box import denied
 from ..store.props import Miss
 from ..store.provision import BOX_NAME, CELL_NAME
 from . import token_endpoint
@@ -80,7 +81,8 @@ class DavRoot(Resource):
 
     def resolve(self, request, st, inline=False):
         segments = list(request.postpath)
-        if segments and segments[-1] == b"":
+        slash = bool(segments) and segments[-1] == b""
+        if slash:
             segments.pop()
         # a segment that is not UTF-8 keeps its bad bytes as "\xff": never a
         # valid name, so 403 to create it and 404 for the rest
@@ -116,6 +118,8 @@ class DavRoot(Resource):
             return ServiceExecution(st)
         if loc.info is None:
             return Null(st) if loc.parent_dir is not None else Orphan(st)
+        if slash and loc.info.kind == "file":  # a file is no collection: "f.txt/" names nothing
+            return Unknown(st, DavError("PR404-DV-0001", st.url(st.names, True)))
         return KINDS[loc.info.kind](st)
 
 
@@ -177,6 +181,8 @@ class DavResource(Resource):
             return authorize(principal, request)
 
         def authorize(principal, request):
+            if ctx.loc is not None and not ctx.api.knows(principal, ctx.loc):
+                raise denied(principal)  # the same whether the name exists or not
             needed = self.needs(method)
             if needed is not None:
                 privilege, depth = needed

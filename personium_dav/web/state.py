@@ -16,6 +16,18 @@ from ..dav.names import is_valid_name
 from ..store.box import Caller
 
 
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _origin(scheme, netloc):
+    """(scheme, host, port) compared without case and with default ports."""
+    scheme = scheme.lower()
+    host, colon, port = netloc.lower().rpartition(":")
+    if not colon or "]" in port:  # no port (an IPv6 literal's colons are inside [])
+        host, port = netloc.lower(), ""
+    return scheme, host, port or _DEFAULT_PORTS.get(scheme, "")
+
+
 class IRequestState(Interface):
     """The personium-dav state of a twisted.web request."""
 
@@ -82,6 +94,15 @@ class RequestState:
         scheme = "https" if request.isSecure() else "http"
         host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
         return "%s://%s" % (scheme, host)
+
+    def same_server(self, scheme, netloc):
+        """Is ``scheme://netloc`` this server, as the request reached it (its
+        ``Host``) or as its public URL (``--public-url``) names it?"""
+        own = [self.origin()]
+        if self.server.config.public_url:
+            parts = urlsplit(self.server.config.public_url)
+            own.append("%s://%s" % (parts.scheme, parts.netloc))
+        return _origin(scheme, netloc) in {_origin(*o.split("://", 1)) for o in own}
 
     def url(self, names, collection=True):
         return self.origin() + self.href(list(names), collection)

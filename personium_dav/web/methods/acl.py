@@ -9,7 +9,9 @@ an empty ``D:acl`` removes it) and inherited by every descendant. PROPPATCH
 cannot touch it (a protected property); PROPFIND shows it only to callers
 holding ``read-acl`` (web/methods/propfind.py).
 """
-from ...auth.privileges import parse_acl, serialize_acl
+from ...auth.privileges import ACL_KEY, parse_acl, serialize_acl
+from ...dav.errors import DavError
+from ...dav.properties import check_limits
 from ..reply import Reply
 from .common import preconditions, read_body, store
 
@@ -25,6 +27,12 @@ def render(resource, request):
         aces = parse_acl(body if body.strip() else None, url, ctx.cell_path(), ctx.box,
                          lambda role: accounts.has_role(ctx.cell, role))
         value = serialize_acl(aces) if aces else None
+        # an ACL is a property (D:acl): the same caps as any other
+        config = ctx.server.config
+        if len(aces) > config.max_props_per_request:
+            raise DavError("PR400-DV-0006", "more than %d ACEs in one ACL"
+                           % config.max_props_per_request)
+        check_limits(0, [(ACL_KEY, value)], config)
         return ctx.api.set_acl(ctx.caller(), ctx.names, value, conds)
 
     return store(ctx, work).addCallback(lambda done: Reply(200))

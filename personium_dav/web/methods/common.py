@@ -20,10 +20,21 @@ def number(value):
     return int(value)
 
 
+def content_length(request):
+    """The Content-Length as it is now (``X-Override`` may have replaced it),
+    or None; 400 ``PR400-DV-0009`` when it is not a decimal number."""
+    value = header(request, "content-length")
+    if value is None:
+        return None
+    length = number(value)
+    if length is None:
+        raise DavError("PR400-DV-0009", "Content-Length", value[:64])
+    return length
+
+
 def read_body(request, limit):
     """The request body, refused with 413 past ``limit`` bytes."""
-    length = header(request, "content-length")
-    if length is not None and (number(length) or 0) > limit:
+    if (content_length(request) or 0) > limit:
         raise DavError("PR413-DV-0001")
     content = request.content
     content.seek(0)

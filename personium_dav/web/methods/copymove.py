@@ -9,21 +9,33 @@ from .common import created, header, preconditions, store
 
 
 def destination(ctx, request):
-    """The decoded segments below the box that the Destination names."""
-    value = header(request, "destination")
-    if not value:
+    """The decoded segments below the box that the Destination names: a URL
+    of this server (502 for another one), read as UTF-8 whether its
+    non-ASCII characters come raw or percent-encoded (400 when not UTF-8)."""
+    raw = request.getHeader(b"destination")
+    if not raw:
         raise DavError("PR400-DV-0010", "Destination")
-    path = urlsplit(value).path
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DavError("PR400-DV-0009", "Destination", raw.decode("latin-1"))
     invalid = DavError("PR400-DV-0009", "Destination", value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise invalid
+    if (parts.scheme or parts.netloc) and not ctx.same_server(parts.scheme, parts.netloc):
+        raise DavError("PR502-DV-0001", value)
+    path = parts.path
     if not path.startswith(ctx.prefix + "/"):
         raise invalid
-    raw = path[len(ctx.prefix) + 1:].split("/")
-    if raw and raw[-1] == "":
-        raw.pop()
+    segments = path[len(ctx.prefix) + 1:].split("/")
+    if segments and segments[-1] == "":
+        segments.pop()
     try:
-        names = [unquote_to_bytes(s).decode("utf-8") for s in raw]
+        names = [unquote_to_bytes(s).decode("utf-8") for s in segments]
     except UnicodeDecodeError:
-        raise DavError("PR403-DV-0004", value)
+        raise invalid
     if names[:2] != [ctx.cell, ctx.box] or len(names) < 3:
         raise invalid
     for name in names[2:]:

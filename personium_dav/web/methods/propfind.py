@@ -37,9 +37,10 @@ def depth(request, rfc4918=False, collection=True):
     value = header(request, "depth")
     if rfc4918 and value is None:
         value = "infinity"
-    if rfc4918 and not collection and value == "infinity":
+    infinite = value is not None and value.strip().lower() == "infinity"
+    if rfc4918 and not collection and infinite:
         return 0
-    if value == "infinity":
+    if infinite:
         raise DavError("PR403-DV-0001")
     if value not in ("0", "1"):
         raise DavError("PR400-DV-0003", "" if value is None else value)
