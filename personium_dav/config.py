@@ -75,6 +75,8 @@ class Config:
         1000, "Most dead properties one PROPPATCH or MKCOL sets or removes.", positive_int)
     max_prop_value: int = setting(256 * 1024, "Largest value of one dead property in bytes.",
                                   positive_int)
+    max_propfind_names: int = setting(
+        1000, "Most property names one PROPFIND may ask for.", positive_int)
     collection_semantics: str = setting(
         "personium", "DELETE/MOVE/COPY of collections: 'personium' or 'rfc4918'.",
         one_of("personium", "rfc4918"))

@@ -459,3 +459,43 @@ class PlainFormattingTests(SynchronousTestCase):
                 (head + all_live(info) + props_[("urn:t", "a")].decode("utf-8") +
                  "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
                  ).encode("utf-8"))
+
+
+class Amplification(DavMixin, DavTestCase):
+    """A PROPFIND naming many properties: capped (--max-propfind-names), and
+    written a slice of members at a time, nothing of it kept."""
+
+    def names(self, count):
+        return prop_request(*('<x:p%d xmlns:x="urn:amp"/>' % i for i in range(count)))
+
+    @defer.inlineCallbacks
+    def test_cap(self):
+        answer = yield self.propfind(BOX, "1", self.names(1001))
+        self.assertError(answer, 400, "PR400-DV-0006",
+                         "XML validate error. Cause:[more than 1000 property names in one "
+                         "PROPFIND].")
+
+    @defer.inlineCallbacks
+    def test_many_names_many_members(self):
+        yield self.mkcol(BOX + "c")
+        for i in range(3 * SLICE):
+            yield self.put(BOX + "c/f%03d.txt" % i)
+        slices = []
+        real = propfind_method.Slices
+
+        class Counting(real):
+            def __init__(self, *args):
+                super().__init__(*args)
+                slices.append(self)
+
+        self.patch(propfind_method, "Slices", Counting)
+        answer = yield self.propfind(BOX + "c", "1", self.names(1000))
+        self.assertEqual(answer.code, 207)
+        found = responses(answer.xml())
+        self.assertEqual(len(found), 3 * SLICE + 1)
+        for stats in found.values():
+            self.assertEqual(len(stats[404]), 1000)
+        self.assertEqual(len(slices), 1)  # the streamed path
+        listing = self.server.store.tree.members(
+            os.path.join(self.data, "cell1", "box1", "c"))
+        self.assertTrue(all(m.rendered is None for m in listing))  # too large to keep

@@ -2,16 +2,20 @@
 
 Depth 1 takes one listing of the collection and its one sidecar. A
 member's D:response is rendered once and kept with its Info
-(``Info.rendered``), which store/listing.py hands back unchanged while the
-member is. The listing and the rendering run in a thread; the multistatus
-is joined and written in slices on the reactor, a slice per turn, so a
-large listing never blocks it (and no second copy of a whole answer is
-kept).
+(``Info.rendered``, when small), which store/listing.py hands back
+unchanged while the member is. The listing runs in a thread; the
+multistatus is written a slice of members at a time as the client takes
+it (``Slices``, a pull producer), each slice rendered in a thread unless all
+its responses are kept, so neither a large listing nor a request naming
+many properties blocks the reactor or holds a whole answer in memory. The
+property names of one PROPFIND are capped (``--max-propfind-names``).
 """
 import functools
 from dataclasses import replace
 
-from twisted.internet import task
+from twisted.internet import defer
+from twisted.internet.interfaces import IPullProducer
+from zope.interface import implementer
 
 from ...auth.privileges import ACL_KEY, ANONYMOUS, acls_of, display_acl, load_acl
 from ...dav.errors import DavError
@@ -26,7 +30,8 @@ from .common import header, members, preconditions, xml_body
 
 OK = "<D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
 MISSING = "<D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>"
-SLICE = 64  # responses written per turn of the reactor
+SLICE = 64  # responses written at a time
+KEEP = 4096  # bytes of a member's response kept with its Info for the next listing
 ALLPROP_TAIL = ("</D:prop>%s</D:response>" % OK).encode()
 
 
@@ -168,6 +173,9 @@ def render(resource, request):
     level = depth(request, config.rfc4918, info.is_collection)
     body = xml_body(request, config)
     kind, keys = _request_kind(body)
+    if keys and len(keys) > config.max_propfind_names:  # answers grow as members x names
+        raise DavError("PR400-DV-0006", "more than %d property names in one PROPFIND"
+                       % config.max_propfind_names)
     conds = preconditions(request, ctx)
     conds.check(info)
     if conds.if_lists:
@@ -197,52 +205,121 @@ def _answer(ctx, info, level, kind, keys):
 
     base = ctx.href(ctx.names, True)  # each member's href is base + its name
     memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
+    locked = _locked(ctx, kind, keys)
+
+    def one(m):
+        """A member's response: the one kept with its Info while it is valid."""
+        done = m.rendered
+        if done is not None and done[0] == memo and locked is _unlocked:
+            return done[1]
+        out = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
+                       locked(view(m, False), ctx.names + [m.name]), kind, keys)
+        # kept when it does not depend on the caller (its D:acl), nor on a
+        # lock, and is small (a request naming many properties is not kept)
+        if locked is _unlocked and not (shown and ACL_KEY in m.props) and len(out) <= KEEP:
+            m.rendered = (memo, out)
+        return out
+
+    def render_members(part):
+        """Responses of a slice of members (blocking: a thread)."""
+        out = []
+        for i, m in enumerate(part):
+            if i % 64 == 63:
+                yield_gil()
+            out.append(one(m))
+        return out
 
     def listing():
-        """The collection's own response and its members' (blocking: a
-        thread)."""
+        """The collection's own response, its first slice of members, and
+        every member (blocking: a thread)."""
         found = members(ctx, info)
-        locked = _locked(ctx, kind, keys)
         own = response(base, locked(view(info), ctx.names), kind, keys)
-        if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
-            return own, [
-                response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                         locked(view(m, False), ctx.names + [m.name]), kind, keys)
-                for m in found]
+        return own, render_members(found[:SLICE]), found
+
+    def kept(part):
+        """The responses of a slice when every one is kept already (joined
+        on the reactor: no thread), else None."""
         out = []
-        for i, m in enumerate(found):
-            if i % 256 == 255:
-                yield_gil()
+        for m in part:
             done = m.rendered
-            if done is not None and done[0] == memo:
-                out.append(done[1])
-                continue
-            done = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                            view(m, False), kind, keys)
-            if not (shown and ACL_KEY in m.props):  # its D:acl depends on the caller
-                m.rendered = (memo, done)
-            out.append(done)
-        return own, out
+            if done is None or done[0] != memo or locked is not _unlocked:
+                return None
+            out.append(done[1])
+        return out
 
     def reply(found):
-        own, responses = found
-        if len(responses) <= SLICE:
-            return xml_reply(207, b"".join((MULTISTATUS_OPEN, own, *responses, MULTISTATUS_CLOSE)))
-        return Reply(207, headers={"Content-Type": XML_TYPE},
-                     stream=lambda req: _stream(req, _slices(own, responses)))
+        own, first, everyone = found
+        head = b"".join((MULTISTATUS_OPEN, own, *first))
+        if len(everyone) <= SLICE:
+            return xml_reply(207, head + MULTISTATUS_CLOSE)
+        rest = everyone[SLICE:]
+        return Reply(207, headers={"Content-Type": XML_TYPE}, stream=lambda req: _stream(
+            req, Slices(req, ctx.server.pools, head, rest, kept, render_members)))
 
     return ctx.server.pools.reads(listing).addCallback(reply)
 
 
-def _slices(own, responses):
-    """The multistatus in pieces of SLICE responses, each joined only when
-    it is written (on the reactor thread: large joins made in a pool thread
-    stay in that thread's malloc arena, 9 MiB more resident after a
-    10,000-member listing)."""
-    yield MULTISTATUS_OPEN + own
-    for i in range(0, len(responses), SLICE):
-        yield b"".join(responses[i:i + SLICE])
-    yield MULTISTATUS_CLOSE
+def _stream(request, slices):
+    return slices.start()
+
+
+@implementer(IPullProducer)
+class Slices:
+    """The rest of a multistatus, SLICE members at a time, each rendered
+    only when the client has taken the one before (a pull producer): the
+    memory of a listing stays one slice, whatever the members times the
+    properties asked. A slice whose responses are all kept is joined on the
+    reactor; one to render goes to the ``reads`` pool."""
+
+    def __init__(self, request, pools, head, members, kept, render):
+        self.request, self.pools = request, pools
+        self.head, self.members = head, members
+        self.kept, self.render = kept, render
+        self.next = 0
+        self.busy = self.stopped = False
+        self.done = defer.Deferred()
+
+    def start(self):
+        self.request.write(self.head)
+        self.request.registerProducer(self, False)
+        return self.done
+
+    def resumeProducing(self):
+        if self.busy or self.stopped:
+            return
+        if self.next >= len(self.members):
+            self.stopped = True
+            self.request.unregisterProducer()
+            self.request.write(MULTISTATUS_CLOSE)
+            self.request.finish()
+            self.done.callback(None)
+            return
+        part = self.members[self.next:self.next + SLICE]
+        self.next += SLICE
+        ready = self.kept(part)
+        if ready is not None:
+            self.request.write(b"".join(ready))
+            return
+        self.busy = True
+        self.pools.reads(self.render, part).addCallbacks(self.write, self.fail)
+
+    def write(self, responses):
+        self.busy = False
+        if not self.stopped and not state_of(self.request).disconnected:
+            self.request.write(b"".join(responses))
+
+    def fail(self, failure):
+        self.stopped = True
+        self.done.errback(failure)  # too late for an error answer: reply drops the connection
+
+    def pauseProducing(self):
+        pass
+
+    def stopProducing(self):
+        """The client went away."""
+        if not self.stopped:
+            self.stopped = True
+            self.done.callback(None)
 
 
 LOCKDISCOVERY = (DAV, "lockdiscovery")
@@ -269,17 +346,3 @@ def _locked(ctx, kind, keys):
         return info if value is None else replace(info, discovery=value)
 
     return locked
-
-
-def _stream(request, chunks):
-    st = state_of(request)
-
-    def write_all():
-        for chunk in chunks:
-            if request.finished or st.disconnected:
-                return
-            request.write(chunk)
-            yield
-        request.finish()
-
-    return task.cooperate(write_all()).whenDone()
