@@ -106,6 +106,15 @@ class Config:
                                 positive_int)
     idle_timeout: float = setting(60.0, "Seconds before an idle connection is closed.",
                                   positive_float)
+    header_timeout: float = setting(
+        20.0, "Seconds from the first byte of a request to the end of its header block.",
+        positive_float)
+    min_body_rate: int = setting(
+        1024, "Bytes a second a request body must keep coming at (after a grace of "
+        "--header-timeout).", positive_int)
+    max_connections_per_address: int = setting(
+        64, "Open connections one client address may hold (a trusted proxy has no cap).",
+        positive_int)
     public_url: str = setting(
         "", "The server's public URL (scheme://host[:port]) when a proxy in front of it "
         "does not pass the client's Host: COPY and MOVE Destinations may name it.")

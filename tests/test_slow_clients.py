@@ -65,6 +65,7 @@ class SlowClientTests(unittest.TestCase):
         data = os.path.abspath(self.mktemp())
         provision.create_box(data, "cell1", "box1")
         self.server = yield RealServer(self, data, "--idle-timeout", str(IDLE),
+                                       "--header-timeout", str(IDLE),
                                        "--max-xml-body", "4096").start()
         self.http = hardening.HTTP(self.server.url, data)
         self.auth = ("Authorization: %s\r\n" % self.http.auth["Authorization"]).encode() \
@@ -174,3 +175,111 @@ class SlowClientTests(unittest.TestCase):
         self.assertEqual(hardening.status_of(raw), 413, raw[:200])
         self.assertLess(sent, 256 * 1024)
         yield self.assertServing()
+
+
+def trickle(port, head, every, seconds):
+    """Send ``head`` a byte every ``every`` seconds; (seconds until the
+    server answered or closed, what it answered)."""
+    s = hardening.connect(port, timeout=seconds + 5)
+    start = time.monotonic()
+    try:
+        for byte in head:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            s.setblocking(False)
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            s.setblocking(True)
+            if data is not None or time.monotonic() - start > seconds:
+                return time.monotonic() - start, data or b""
+            time.sleep(every)
+        return time.monotonic() - start, hardening.read_response(s, timeout=5)
+    finally:
+        s.close()
+
+
+class Deadlines(unittest.TestCase):
+    """--header-timeout from a request's first byte (the request line
+    included), --min-body-rate for a body, --max-connections-per-address."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        data = os.path.abspath(self.mktemp())
+        provision.create_box(data, "cell1", "box1")
+        self.server = yield RealServer(self, data, "--header-timeout", "1.5",
+                                       "--idle-timeout", "30", "--min-body-rate", "1000",
+                                       "--max-connections-per-address", "4").start()
+        self.http = hardening.HTTP(self.server.url, data)
+        self.auth = ("Authorization: %s\r\n" % self.http.auth["Authorization"]).encode()
+
+    @defer.inlineCallbacks
+    def test_a_trickled_request_line(self):
+        waited, answer = yield hardening.in_thread(
+            trickle, self.server.port, b"GET /cell1/box1/" + b"a" * 100 + b" HTTP/1.1\r\n",
+            0.1, 10)
+        self.assertLess(waited, 4)  # --header-timeout, not the idle timeout
+        self.assertIn(answer[:12], (b"", b"HTTP/1.1 408"))
+
+    @defer.inlineCallbacks
+    def test_a_trickled_body(self):
+        head = (b"PUT /cell1/box1/slow.bin HTTP/1.1\r\nHost: l\r\n%sContent-Length: 1000000\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\n" % self.auth)
+
+        def send():
+            s = hardening.connect(self.server.port, timeout=15)
+            start = time.monotonic()
+            try:
+                s.sendall(head)
+                while time.monotonic() - start < 12:
+                    try:
+                        s.sendall(b"x" * 100)  # 1,000 bytes a second, not 1,000 of them
+                    except OSError:
+                        break
+                    s.setblocking(False)
+                    try:
+                        data = s.recv(65536)
+                    except BlockingIOError:
+                        data = None
+                    except OSError:
+                        data = b""
+                    s.setblocking(True)
+                    if data is not None:
+                        return time.monotonic() - start, data
+                    time.sleep(0.5)
+                return time.monotonic() - start, b""
+            finally:
+                s.close()
+
+        waited, answer = yield hardening.in_thread(send)
+        self.assertLess(waited, 8)
+        self.assertIn(answer[:12], (b"", b"HTTP/1.1 408"))
+        self.assertEqual(os.listdir(os.path.join(self.server.data_dir, ":tmp")), [])
+
+    @defer.inlineCallbacks
+    def test_connections_per_address(self):
+        def hold(count):
+            sockets = [hardening.connect(self.server.port) for _ in range(count)]
+            try:
+                extra = hardening.connect(self.server.port)
+                try:
+                    return hardening.read_response(extra, timeout=5)
+                finally:
+                    extra.close()
+            finally:
+                for s in sockets:
+                    s.close()
+
+        raw = yield hardening.in_thread(hold, 4)
+        self.assertEqual(hardening.status_of(raw), 503, raw[:200])
+        self.assertIn(b"PR503-SV-0006", raw)
+        yield hardening.sleep(0.3)
+        status = (yield self.http("OPTIONS", "/cell1/box1/")).code
+        self.assertEqual(status, 200)  # the slots are back once those are closed

@@ -108,7 +108,7 @@ def _address(text):
     return address
 
 
-def _is_trusted(address, trusted):
+def is_trusted(address, trusted):
     return any(address.version == net.version and address in net for net in trusted)
 
 
@@ -140,7 +140,7 @@ def client_address(request, trusted=()):
     address = _address(host)
     if address is None:
         return host
-    if not trusted or not _is_trusted(address, trusted) or _forwarded_overridden(request):
+    if not trusted or not is_trusted(address, trusted) or _forwarded_overridden(request):
         return str(address)
     values = request.requestHeaders.getRawHeaders(FORWARDED_FOR) or ()
     entries = ",".join(v.decode("latin-1") for v in values).split(",")
@@ -151,7 +151,7 @@ def client_address(request, trusted=()):
         forwarded = _address(entry)
         if forwarded is None:
             return entry[:64]  # not an address: what the proxy wrote, as it wrote it
-        if not _is_trusted(forwarded, trusted):
+        if not is_trusted(forwarded, trusted):
             return str(forwarded)
     return str(address)
 

@@ -56,6 +56,7 @@ MESSAGES = {
     "PR501-MC-0002": "Not implemented. [{0}].",
     "PR502-DV-0001": "Destination is not on this server [{0}].",  # this server's
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
+    "PR503-SV-0006": "Too many connections from one address.",  # this server's
 }
 
 

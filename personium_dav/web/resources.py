@@ -79,6 +79,21 @@ class DavRoot(Resource):
             return respond(request, _raiser(error))
         return resource.render(request)
 
+    def precheck(self, request):
+        """What is decided when a request's header block is complete, before
+        its body is stored (web/request.py): the envelope, the resolution,
+        authentication, and the privilege and refusals that need no body.
+        None to go on, a DavError to answer, or a Deferred of either."""
+        st = self.server.envelope.begin(request, self.server, self._prefix(request.prepath))
+        if st.preflight:
+            return None
+        try:
+            resource = self.resolve(request, st, inline=True)
+        except Miss:
+            d = self.server.pools.reads(self.resolve, request, st)
+            return d.addCallback(lambda resource: resource.precheck(request))
+        return resource.precheck(request)
+
     def resolve(self, request, st, inline=False):
         segments = list(request.postpath)
         slash = bool(segments) and segments[-1] == b""
@@ -206,7 +221,9 @@ class DavResource(Resource):
             return info.kind
         return {"PUT": "file", "MKCOL": "collection", "LOCK": "file"}.get(method, "")
 
-    def render(self, request):
+    def dispatch(self, request):
+        """(method, handler): the handler of the method, or the one that
+        refuses it."""
         method = request.method.decode("latin-1")
         if method == "HEAD" and "HEAD" in self.methods:
             method = "GET"
@@ -217,12 +234,38 @@ class DavResource(Resource):
             handler = _raiser(DavError("PR501-MC-0001"))
         elif handler is None or method not in self.methods + self.refusals:
             handler = self.fallback
-        return respond(request, self.guarded(method, handler))
+        return method, handler
+
+    def render(self, request):
+        return respond(request, self.guarded(*self.dispatch(request)))
+
+    def precheck(self, request):
+        """Before the body: authentication, the privilege the method needs,
+        and the refusals that need no body (see ``DavRoot.precheck``)."""
+        method, handler = self.dispatch(request)
+        early = handler == self.fallback or method == "REPORT" or (
+            method in self.refusals and method not in self.methods)
+        try:
+            result = self.guarded(method, handler if early else _nothing)(request)
+        except DavError as error:
+            return error
+        if isinstance(result, Deferred):
+            return result.addCallbacks(lambda _: None, _error_of)
+        return None
 
     def fallback(self, request):
         raise DavError("PR405-MC-0001", headers={"Allow": self.allow()})
 
     render_OPTIONS = options.render
+
+
+def _nothing(request):
+    return None
+
+
+def _error_of(failure):
+    failure.trap(DavError)
+    return failure.value
 
 
 def _raiser(error):
@@ -336,9 +379,8 @@ class ServiceExecution(DavResource):
     def fallback(self, request):
         raise DavError("PR501-MC-0002", "service execution")
 
-    def render(self, request):
-        return respond(request, self.guarded(request.method.decode("latin-1"),
-                                             self.execute))
+    def dispatch(self, request):
+        return request.method.decode("latin-1"), self.execute
 
     def execute(self, request):
         raise DavError("PR501-MC-0002", "service execution")

@@ -1,4 +1,5 @@
 """The embedding API: a resource for any twisted.web tree, or a whole Site."""
+import ipaddress
 import os
 
 from twisted.logger import Logger
@@ -6,6 +7,7 @@ from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
 from ..auth import Auth
+from ..auth.logins import is_trusted, parse_networks
 from ..config import Config
 from ..logs.eventlog import EventLog
 from ..logs.logfiles import AppendLog
@@ -85,12 +87,41 @@ class DavSite(Site):
     protocol = DavChannel
 
     def __init__(self, resource, access_log=None, rotate_length=10 * 1024 * 1024,
-                 max_rotated=10, **kwargs):
+                 max_rotated=10, config=None, **kwargs):
         super().__init__(resource, **kwargs)
+        self.config = config or Config()
+        self.connections = {}  # client address -> open connections
+        self._trusted = None
         self.accessLogPath = access_log
         self.accessLog = None
         self._rotation = rotate_length, max_rotated
         self._second = self._stamp = None
+
+    def admit(self, peer):
+        """Count a new connection of ``peer``; False when its address holds
+        ``--max-connections-per-address`` open already (a trusted proxy,
+        which carries many clients, has no cap)."""
+        host = getattr(peer, "host", None)
+        if self._trusted is None:
+            self._trusted = parse_networks(self.config.trusted_proxies)
+        try:
+            if host is None or is_trusted(ipaddress.ip_address(host), self._trusted):
+                return True
+        except ValueError:
+            return True  # not an IP address: no TCP client to count
+        count = self.connections.get(host, 0)
+        if count >= self.config.max_connections_per_address:
+            return False
+        self.connections[host] = count + 1
+        return True
+
+    def release(self, peer):
+        host = getattr(peer, "host", None)
+        left = self.connections.get(host, 0) - 1
+        if left > 0:
+            self.connections[host] = left
+        else:
+            self.connections.pop(host, None)
 
     def startFactory(self):
         super().startFactory()
@@ -131,5 +162,5 @@ def makeSite(data_root, config=None, checker=None, policy=None, access_log=None)
     config = config or Config()
     resource = makeResource(data_root, config, checker, policy)
     return DavSite(resource, access_log, config.event_log_size, config.event_log_files,
-                   timeout=config.idle_timeout, requestFactory=requestFactoryFor(resource),
+                   config=config, timeout=config.idle_timeout, requestFactory=requestFactoryFor(resource),
                    logFormatter=access_log_formatter)

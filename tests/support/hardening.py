@@ -121,14 +121,15 @@ def status_of(raw):
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
-def stream_chunked(port, method, path, total, chunk=16384, content_type=b"application/xml"):
+def stream_chunked(port, method, path, total, chunk=16384, content_type=b"application/xml",
+                   auth=b""):
     """Send a chunked body of ``total`` bytes, stopping as soon as an answer
-    arrives; (bytes sent, raw answer)."""
+    arrives; (bytes sent, raw answer). ``auth``: header lines to add."""
     s = connect(port)
     try:
         s.sendall(b"%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: %s\r\n"
-                  b"Transfer-Encoding: chunked\r\nDepth: 0\r\n\r\n"
-                  % (method, path, content_type))
+                  b"Transfer-Encoding: chunked\r\nDepth: 0\r\n%s\r\n"
+                  % (method, path, content_type, auth))
         piece = (b"<a>" + b"x" * (chunk - 7) + b"</a>")[:chunk]
         sent = 0
         while sent < total:
