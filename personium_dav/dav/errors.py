@@ -55,6 +55,7 @@ MESSAGES = {
     "PR501-MC-0001": "Method not implemented.",
     "PR501-MC-0002": "Not implemented. [{0}].",
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
+    "PR507-DV-0001": "The quota of the box would be exceeded.",  # this server's (box quota)
 }
 
 

@@ -59,6 +59,7 @@ class Info:
     props: dict = field(default_factory=dict)
     fid: str = ""  # a file's id (store/props.py); "" for collections and older files
     discovery: str = None  # its D:lockdiscovery when locked (set by PROPFIND)
+    space: tuple = None  # a collection's (used, available) bytes, when asked (PROPFIND)
     # what a PROPFIND rendered of it: (what it depends on, bytes). An Info is
     # never changed once made, and a listing hands back the same object while
     # the member is unchanged (store/listing.py), so this stays true with it;

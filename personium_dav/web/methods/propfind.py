@@ -15,7 +15,7 @@ from twisted.internet import task
 
 from ...auth.privileges import ACL_KEY, ANONYMOUS, acls_of, display_acl, load_acl
 from ...dav.errors import DavError
-from ...dav.live import BY_NAME_ONLY, all_live, live_value, live_values
+from ...dav.live import BY_NAME_ONLY, QUOTA, all_live, live_value, live_values
 from ...dav.lockxml import discovery
 from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                             escape, parse, split)
@@ -79,14 +79,14 @@ def response(href, info, kind, keys):
         found, missing = "".join(names), ""
     elif kind == "allprop":
         found = "".join(v for _, v in live_values(info, allprop=True))
-        found += "".join(live_value(info, k) for k in keys if k in BY_NAME_ONLY)
+        found += "".join(live_value(info, k) or "" for k in keys if k in BY_NAME_ONLY)
         found += b"".join(info.props.values()).decode("utf-8")
         missing = "".join(empty_element(*k) for k in keys
                           if k not in info.props and live_value(info, k) is None)
     else:
         values, absent = [], []
         for key in keys:
-            value = live_value(info, key) if key[0] == DAV else None
+            value = live_value(info, key)
             if value is None:
                 raw = info.props.get(key)
                 value = raw.decode("utf-8") if raw is not None else None
@@ -171,13 +171,36 @@ def render(resource, request):
     if conds.if_lists:
         return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
             lambda _: _answer(ctx, info, level, kind, keys))
+    if asked_space(kind, keys) and (level == 0 or not info.is_collection):
+        return ctx.server.pools.reads(_answer, ctx, info, level, kind, keys)  # reads the disk
     return _answer(ctx, info, level, kind, keys)
+
+
+def asked_space(kind, keys):
+    """Are the quota properties asked for (by name: RFC 4331 keeps them out
+    of allprop)? Reading them reads the disk."""
+    return kind != "propname" and bool(keys) and not QUOTA.isdisjoint(keys)
+
+
+def spaced(ctx, view):
+    """``view`` that also gives collections their quota figures (blocking:
+    it reads the box's usage and the disk's free space once)."""
+    used, available = ctx.api.space()
+
+    def view_spaced(info, own=True):
+        info = view(info, own)
+        return replace(info, space=(used, available)) if info.is_collection else info
+
+    return view_spaced
 
 
 def _answer(ctx, info, level, kind, keys):
     # D:acl only for callers holding read-acl
     shown = asked_acl(kind, keys)
     view = viewer(ctx, ctx.principal or ANONYMOUS, shown)
+    space = asked_space(kind, keys)
+    if space and (level == 0 or not info.is_collection):
+        view = spaced(ctx, view)
     if level == 0 or not info.is_collection:
         # the lock table is read like the sidecars resolve() read: through a
         # cache revalidated on its stat, never waiting for its flock
@@ -201,11 +224,12 @@ def _answer(ctx, info, level, kind, keys):
         thread)."""
         members = ctx.api.members(info)
         locked = _locked(ctx, kind, keys)
-        own = response(base, locked(view(info), ctx.names), kind, keys)
+        shown_view = spaced(ctx, view) if space else view
+        own = response(base, locked(shown_view(info), ctx.names), kind, keys)
         if locked is not _unlocked:  # a lock's D:lockdiscovery: rendered fresh
             return own, [
                 response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                         locked(view(m, False), ctx.names + [m.name]), kind, keys)
+                         locked(shown_view(m, False), ctx.names + [m.name]), kind, keys)
                 for m in members]
         out = []
         for m in members:
@@ -214,8 +238,9 @@ def _answer(ctx, info, level, kind, keys):
                 out.append(done[1])
                 continue
             done = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                            view(m, False), kind, keys)
-            if not (shown and ACL_KEY in m.props):  # its D:acl depends on the caller
+                            shown_view(m, False), kind, keys)
+            # its D:acl depends on the caller, its quota figures on the moment
+            if not (shown and ACL_KEY in m.props) and not (space and m.is_collection):
                 m.rendered = (memo, done)
             out.append(done)
         return own, out
