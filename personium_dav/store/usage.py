@@ -33,7 +33,7 @@ QUOTA = ":quota"
 QUOTA_TMP = ":quota.tmp"
 _RECORD = 64  # bytes of the record, always written whole at offset 0
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4, "P": 1024 ** 5}
-_SIZE = re.compile(r"(\d{1,18})(?:\.(\d{1,6}))?\s*([KMGTP]?)(?:I?B)?", re.I)
+_SIZE = re.compile(r"(\d{1,18})(?:\.(\d{1,6}))?\s*([KMGTP]?)(?:I?B)?", re.I | re.A)
 
 
 def parse_size(text):
