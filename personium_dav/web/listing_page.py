@@ -37,7 +37,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 
 STYLE = (
     "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}"
-    "nav a,nav span{margin-right:.3em}table{border-collapse:collapse;min-width:50%}"
+    "table{border-collapse:collapse;min-width:50%}"
     "th,td{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd;"
     "vertical-align:top}td.size{text-align:right}th a{color:inherit}"
     "ul.routes{margin:.2em 0;padding-left:1.2em;font-size:90%}")
