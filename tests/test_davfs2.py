@@ -13,6 +13,7 @@ Skipped without ``mount.davfs``, ``rsync``, ``git`` or ``sqlite3``, or
 without root and /dev/fuse, unless the environment variable CI is set
 (then it fails). Quirks found: docs/conformance.md, "davfs2".
 """
+import errno
 import os
 import re
 import shutil
@@ -181,6 +182,12 @@ class Davfs2(unittest.TestCase):
         methods = {m for m, _, _ in log}
         self.assertTrue({"LOCK", "UNLOCK", "PUT", "MOVE", "DELETE"} <= methods, methods)
 
+        # a 255-byte name (the longest a Linux file may have), made over HTTP
+        yield fetch(self.server, self.auth, "MKCOL", quote(BOX_PATH + "long"))
+        code, _, _ = yield fetch(self.server, self.auth, "PUT",
+                                 quote(BOX_PATH + "long/" + localtree.LONGEST), b"long")
+        self.assertEqual(code, 201)
+
         # mounted again with an empty cache: everything read back from the server
         yield in_thread(mount.start)
         # df: what the box now holds (davfs2 reads the figures when it mounts)
@@ -202,5 +209,12 @@ class Davfs2(unittest.TestCase):
         yield in_thread(run, GIT + ["fsck", "--strict"], cwd=repo)
         rows = yield in_thread(run, ["sqlite3", db, "pragma integrity_check; select v from t order by k;"])
         self.assertEqual(rows.stdout.split(), ["ok", "a", "B", "d"])
+        # davfs2 lists the 255-byte name but cannot open it (its cache file
+        # would need 262 bytes)
+        self.assertEqual(os.listdir(os.path.join(mnt, "long")), [localtree.LONGEST])
+        with self.assertRaises(OSError) as raised:
+            with open(os.path.join(mnt, "long", localtree.LONGEST), "rb") as f:
+                f.read()
+        self.assertEqual(raised.exception.errno, errno.EIO)
         yield in_thread(mount.stop)
         shutil.rmtree(local, ignore_errors=True)
