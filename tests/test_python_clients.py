@@ -18,7 +18,7 @@ from lxml import etree
 from twisted.internet import defer, threads
 from twisted.trial import unittest
 
-from .support.clientauth import BOX_PATH, fetch, startClientServer, webdav3Options
+from .support.clientauth import BOX_PATH, fetch, setQuota, startClientServer, webdav3Options
 
 try:
     from webdav4.client import Client as Webdav4Client
@@ -312,3 +312,12 @@ class WebdavClient3(ClientTestCase):
         failure = yield self.assertFailure(in_thread(c.copy, "docs", "docs2"), ResponseErrorCode)
         self.assertEqual(failure.code, 400)
         yield self.assertGone("docs2/")
+
+    @defer.inlineCallbacks
+    def test_free(self):
+        """webdavclient3's free() reads ``D:quota-available-bytes`` (RFC 4331):
+        the room the box's quota leaves, here 1 MiB less what is stored."""
+        c = self.client()
+        yield in_thread(c.upload_to, b"x" * 1000, "a.bin")
+        yield in_thread(setQuota, self.server, "1M")
+        self.assertEqual((yield in_thread(c.free)), 1024 * 1024 - 1000)

@@ -57,6 +57,7 @@ MESSAGES = {
     "PR502-DV-0001": "Destination is not on this server [{0}].",  # this server's
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
     "PR503-SV-0006": "Too many connections from one address.",  # this server's
+    "PR507-DV-0001": "The quota of the box would be exceeded.",  # this server's (box quota)
 }
 
 

@@ -5,7 +5,8 @@ Every DAV: property the server computes is protected: a PROPPATCH of one is
 ``D:lockdiscovery`` is what PROPFIND put in ``Info.discovery`` (the locks
 covering the resource), ``D:supportedlock`` the same for every resource (all
 kinds take LOCK); the latter is returned by name, not in a plain allprop
-(``BY_NAME_ONLY``, docs/conformance.md).
+(``BY_NAME_ONLY``, docs/conformance.md), as are the quota properties of a
+collection (RFC 4331: what PROPFIND put in ``Info.space``).
 """
 import datetime
 import functools
@@ -64,10 +65,16 @@ LIVE = {
         text_element(DAV, "getcontenttype", i.content_type) if i.kind == "file" else None),
     (DAV, "lockdiscovery"): lambda i: i.discovery or "<D:lockdiscovery/>",
     (DAV, "supportedlock"): lambda i: SUPPORTEDLOCK,
+    (DAV, "quota-available-bytes"): lambda i: (
+        text_element(DAV, "quota-available-bytes", str(i.space[1])) if i.space else None),
+    (DAV, "quota-used-bytes"): lambda i: (
+        text_element(DAV, "quota-used-bytes", str(i.space[0])) if i.space else None),
 }
-# 238 bytes a response: a Depth 1 allprop listing of 1,000 files stays under
-# Windows' 1,000,000-byte limit (docs/conformance.md)
-BY_NAME_ONLY = frozenset({(DAV, "supportedlock")})
+QUOTA = frozenset({(DAV, "quota-available-bytes"), (DAV, "quota-used-bytes")})
+# supportedlock: 238 bytes a response: a Depth 1 allprop listing of 1,000
+# files stays under Windows' 1,000,000-byte limit (docs/conformance.md);
+# the quota properties: RFC 4331 §3 (costly to compute, not in allprop)
+BY_NAME_ONLY = frozenset({(DAV, "supportedlock")}) | QUOTA
 
 PROTECTED = set(LIVE) | {(DAV, "acl")}  # set by the ACL method only (methods/acl.py)
 

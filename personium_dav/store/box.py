@@ -39,6 +39,7 @@ from .owners import Owner
 from .group import GroupCommit
 from .props import Miss
 from .tree import Gone, Tree, now_ms
+from .usage import Usage, file_bytes
 
 __all__ = ["Store", "Box", "Caller", "Done", "Miss"]
 
@@ -150,6 +151,7 @@ class Box:
         self.tree = store.tree
         self.cell, self.name = cell, name
         self.dir = store.tree.box_dir(cell, name)
+        self.usage = Usage(self.dir)
 
     @property
     def config(self):
@@ -246,6 +248,18 @@ class Box:
             raise kinds.refuse("file")
         return loc.info, self.members(loc.info)
 
+    def space(self):
+        """(used, available) bytes of the box (RFC 4331): its files' bytes,
+        and what is left of the disk of the data root or of the box's quota,
+        whichever is less."""
+        used = self.usage.used()
+        st = os.statvfs(self.store.root)
+        available = st.f_bavail * st.f_frsize
+        quota = self.usage.quota()
+        if quota is not None:
+            available = min(available, max(quota - used, 0))
+        return used, available
+
     # -- writing --------------------------------------------------------------
 
     def put(self, caller, names, body, content_type=None, conds=NONE, modified=None):
@@ -280,7 +294,9 @@ class Box:
                                   [(names if current else names[:-1], False)])
                 members = None if current else self._room(loc.parent_dir)
                 handle = tree.handle(loc.parent_dir)
-                info = tree.install_file(tmp, loc, content_type, current, modified)
+                grows = os.stat(tmp).st_size - (current.size if current else 0)
+                with self.usage.change() as usage, usage.charge(grows):
+                    info = tree.install_file(tmp, loc, content_type, current, modified)
                 if members is not None:
                     tree.counted(loc.parent_dir, members + 1)
         except BaseException:
@@ -335,10 +351,12 @@ class Box:
                 if loc.info.is_collection and not recursive and self.tree.has_members(loc.info):
                     raise DavError("PR403-DV-0003")
                 trash = None
-                if loc.info.is_collection:
-                    trash = self.tree.set_aside(loc)
-                else:
-                    self.tree.remove_file(loc)
+                freed = file_bytes(loc.path) if loc.info.is_collection else loc.info.size
+                with self.usage.change() as usage, usage.charge(-freed):
+                    if loc.info.is_collection:
+                        trash = self.tree.set_aside(loc)
+                    else:
+                        self.tree.remove_file(loc)
                 held.drop(lambda lk: lk.below(names))
             self.tree.purge(trash)
             return Done(False)
@@ -432,8 +450,9 @@ class Box:
             created = None
             if info is None:
                 members = self._room(loc.parent_dir)
-                created = self.tree.install_file(self.tree.receive(b""), loc,
-                                                 guess_type(names[-1]), None)
+                with self.usage.change() as usage, usage.charge(0):  # an empty file
+                    created = self.tree.install_file(self.tree.receive(b""), loc,
+                                                     guess_type(names[-1]), None)
                 self.tree.sync(loc.parent_dir)
                 self.tree.counted(loc.parent_dir, members + 1)
             held.add(lock)
@@ -538,12 +557,13 @@ class Box:
         grows = created and not (move and dst.parent_dir == src.parent_dir)
         members = self._room(dst.parent_dir) if grows else None
         trash = None
-        if not created and _structural(src, dst):
-            trash = self._replace(src, dst, move, depth)
-        elif move:
-            self.tree.move(src, dst)
-        else:
-            self.tree.copy(src, dst, depth == "infinity")
+        with self.usage.change() as usage, usage.charge(_grows(src, dst, move, depth)):
+            if not created and _structural(src, dst):
+                trash = self._replace(src, dst, move, depth)
+            elif move:
+                self.tree.move(src, dst)
+            else:
+                self.tree.copy(src, dst, depth == "infinity")
         if members is not None:
             self.tree.counted(dst.parent_dir, members + 1)
         if move:
@@ -736,6 +756,21 @@ class Box:
 # every privilege without children: holding any privilege means holding one of these
 LEAVES = ("read-properties", "read-acl", "bind", "unbind", "write-content",
           "write-properties", "write-acl", "exec")
+
+
+def _grows(src, dst, move, depth):
+    """The bytes a COPY or MOVE adds to the box: the copy's, less those of
+    the destination it replaces."""
+    added = 0
+    if not move:
+        if src.info.kind == "file":
+            added = src.info.size
+        elif depth == "infinity":
+            added = file_bytes(src.path)
+    removed = 0
+    if dst.info is not None:
+        removed = dst.info.size if dst.info.kind == "file" else file_bytes(dst.path)
+    return added - removed
 
 
 def _structural(src, dst):

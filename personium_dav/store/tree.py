@@ -58,7 +58,12 @@ class Info:
     content_type: str = ""
     props: dict = field(default_factory=dict)
     fid: str = ""  # a file's id (store/props.py); "" for collections and older files
+    # when the server last wrote a file whose ``modified`` a client chose
+    # (X-OC-Mtime), else 0: the ETag is made of it then, so that a file
+    # made again with the same time and version never repeats an old ETag
+    written: int = 0
     discovery: str = None  # its D:lockdiscovery when locked (set by PROPFIND)
+    space: tuple = None  # a collection's (used, available) bytes, when asked (PROPFIND)
     # what a PROPFIND rendered of it: (what it depends on, bytes). An Info is
     # never changed once made, and a listing hands back the same object while
     # the member is unchanged (store/listing.py), so this stays true with it;
@@ -71,7 +76,7 @@ class Info:
 
     @property
     def etag(self):
-        return '"%d-%d"' % (self.version, self.modified)
+        return '"%d-%d"' % (self.version, self.written or self.modified)
 
 
 @dataclass
@@ -243,7 +248,8 @@ class Tree:
             modified=max(meta.get("m", mtime), entry.modified),
             version=meta.get("v", 1) + entry.version,
             content_type=meta.get("t", "application/octet-stream"),
-            props=entry.props, fid=fid))
+            props=entry.props, fid=fid,
+            written=max(meta["w"], entry.modified) if "w" in meta else 0))
 
     def _keep(self, path, key, entry, st, info):
         if layout.settled(st, time.time_ns()):
@@ -357,12 +363,15 @@ class Tree:
 
     def install_file(self, tmp, loc, content_type, current, modified=None):
         """Rename a received body over ``loc`` (a new file, or over the file
-        ``current``, whose id and properties it keeps); its new Info. The
-        caller fsyncs the directory (``sync``), maybe after releasing the
-        lock so that concurrent PUTs share journal commits."""
+        ``current``, whose id and properties it keeps); its new Info.
+        ``modified``: the modification time a client gave (milliseconds),
+        else now. The caller fsyncs the directory (``sync``), maybe after
+        releasing the lock so that concurrent PUTs share journal commits."""
         millis = now_ms()
         meta = {"v": 1, "c": millis, "m": modified if modified is not None else millis,
                 "t": content_type, "i": layout.new_fid()}
+        if modified is not None and modified != millis:
+            meta["w"] = millis
         if current is not None:
             meta["v"] = layout.read_meta(current.path).get("v", 1) + 1
             meta["c"] = current.created

@@ -17,6 +17,7 @@ import atexit
 import base64
 import http.client
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,9 +178,37 @@ def fetch(server, auth, method, path, body=None, headers=None):
 
 
 def requireTool(name):
-    """Skip without ``name`` on PATH, unless CI is set: then fail loudly."""
-    if shutil.which(name):
+    """Skip without ``name`` on PATH (or in /usr/sbin, /sbin: mount helpers
+    live there), unless CI is set: then fail loudly."""
+    if shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin"):
         return
     if os.environ.get("CI"):
         raise AssertionError(f"{name} is not installed, and CI is set")
     raise unittest.SkipTest(f"{name} is not installed")
+
+
+_ACCESS = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ')
+
+
+def accessLog(server):
+    """[(method, path, status)] of the server's access log so far
+    (``DATA/:log/access.log``: each line is written when its answer is):
+    what a client really sent."""
+    try:
+        with open(os.path.join(server.data_dir, ":log", "access.log"), encoding="utf-8",
+                  errors="replace") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    found = []
+    for line in lines:
+        m = _ACCESS.search(line)
+        if m:
+            found.append((m.group(1), m.group(2), int(m.group(3))))
+    return found
+
+
+def setQuota(server, size):
+    """``python -m personium_dav box quota CELL BOX SIZE`` on the server's
+    data root, as an operator would while it runs; what it printed."""
+    return _cli("box", "quota", CELL, BOX, size, "--data", server.data_dir)

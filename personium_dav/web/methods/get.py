@@ -1,13 +1,16 @@
-"""GET and HEAD: files with ETag, conditions and one byte range; a small
-HTML index for collections."""
+"""GET and HEAD: files with ETag, conditions and one byte range; for
+collections, the listing page (web/listing_page.py) when a browser asks for
+HTML, else a small HTML index."""
 import re
+from dataclasses import replace
 from html import escape
 
 from twisted.web.static import NoRangeStaticProducer, SingleRangeStaticProducer
 
-from ...dav.conditions import NotModified
+from ...dav.conditions import NotModified, weak_match
 from ...dav.errors import DavError
 from ...dav.live import http_date
+from .. import listing_page
 from ..reply import Reply
 from .common import MAX_NUMBER_DIGITS, header, members, not_found, preconditions
 
@@ -100,10 +103,12 @@ def render_collection(resource, request):
     ctx = resource.ctx
     info = ctx.loc.info
     conds = preconditions(request, ctx)
+    if listing_page.wants_html(header(request, "accept")):
+        return _page(ctx, request, info, conds)
     try:
         conds.check(info, read=True)
     except NotModified:
-        return Reply(304, headers={"ETag": info.etag.encode()})
+        return Reply(304, headers={"ETag": info.etag.encode(), "Vary": b"Accept"})
 
     def page(members):
         rows = "".join(
@@ -113,8 +118,34 @@ def render_collection(resource, request):
             for m in members)
         title = escape(ctx.href(ctx.names, True))
         body = "<!DOCTYPE html><title>%s</title><h1>%s</h1><ul>%s</ul>" % (title, title, rows)
-        return Reply(200, body.encode("utf-8"), {"ETag": info.etag.encode()},
+        return Reply(200, body.encode("utf-8"), {"ETag": info.etag.encode(), "Vary": b"Accept"},
                      b"text/html; charset=utf-8")
 
     return _checked(ctx, conds, lambda: ctx.server.pools.reads(
         members, ctx, info).addCallback(page))
+
+
+def _page(ctx, request, info, conds):
+    """The listing page for people. Its ETag is its own (listing_page.etag):
+    If-None-Match is compared with it, the other conditions with the
+    collection's."""
+    wanted = conds.if_none_match
+    conds = replace(conds, if_none_match=None, if_modified_since=None)
+    conds.check(info, read=True)
+    sort, order = listing_page.sort_of(request.args)
+    crumbs = [(ctx.cell, None), (ctx.box, ctx.href([], True))]
+    crumbs += [(name, ctx.href(ctx.names[:i + 1], True)) for i, name in enumerate(ctx.names)]
+    crumbs[-1] = (crumbs[-1][0], None)  # where the reader is: no link
+    base = ctx.href(ctx.names, True)
+
+    def build():
+        """List and render in the reads pool (a large collection is a large page)."""
+        found = members(ctx, info)
+        tag = listing_page.etag(info, found, sort, order)
+        headers = dict(listing_page.HEADERS, ETag=tag.encode())
+        if wanted is not None and weak_match(wanted, tag):
+            del headers["Content-Type"]
+            return Reply(304, headers=headers)
+        return Reply(200, listing_page.render(crumbs, base, found, sort, order), headers)
+
+    return _checked(ctx, conds, lambda: ctx.server.pools.reads(build))

@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from ...auth.privileges import ACL_KEY, ANONYMOUS, acls_of, display_acl, load_acl
 from ...dav.errors import DavError
-from ...dav.live import BY_NAME_ONLY, all_live, live_value, live_values
+from ...dav.live import BY_NAME_ONLY, QUOTA, all_live, live_value, live_values
 from ...dav.lockxml import discovery
 from ...dav.xmlutil import (DAV, MULTISTATUS_CLOSE, MULTISTATUS_OPEN, children, empty_element,
                             escape, parse, split)
@@ -86,14 +86,14 @@ def response(href, info, kind, keys):
         found, missing = "".join(names), ""
     elif kind == "allprop":
         found = "".join(v for _, v in live_values(info, allprop=True))
-        found += "".join(live_value(info, k) for k in keys if k in BY_NAME_ONLY)
+        found += "".join(live_value(info, k) or "" for k in keys if k in BY_NAME_ONLY)
         found += b"".join(info.props.values()).decode("utf-8")
         missing = "".join(empty_element(*k) for k in keys
                           if k not in info.props and live_value(info, k) is None)
     else:
         values, absent = [], []
         for key in keys:
-            value = live_value(info, key) if key[0] == DAV else None
+            value = live_value(info, key)
             if value is None:
                 raw = info.props.get(key)
                 value = raw.decode("utf-8") if raw is not None else None
@@ -181,13 +181,36 @@ def render(resource, request):
     if conds.if_lists:
         return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
             lambda _: _answer(ctx, info, level, kind, keys))
+    if asked_space(kind, keys) and (level == 0 or not info.is_collection):
+        return ctx.server.pools.reads(_answer, ctx, info, level, kind, keys)  # reads the disk
     return _answer(ctx, info, level, kind, keys)
+
+
+def asked_space(kind, keys):
+    """Are the quota properties asked for (by name: RFC 4331 keeps them out
+    of allprop)? Reading them reads the disk."""
+    return kind != "propname" and bool(keys) and not QUOTA.isdisjoint(keys)
+
+
+def spaced(ctx, view):
+    """``view`` that also gives collections their quota figures (blocking:
+    it reads the box's usage and the disk's free space once)."""
+    used, available = ctx.api.space()
+
+    def view_spaced(info, own=True):
+        info = view(info, own)
+        return replace(info, space=(used, available)) if info.is_collection else info
+
+    return view_spaced
 
 
 def _answer(ctx, info, level, kind, keys):
     # D:acl only for callers holding read-acl
     shown = asked_acl(kind, keys)
     view = viewer(ctx, ctx.principal or ANONYMOUS, shown)
+    space = asked_space(kind, keys)
+    if space and (level == 0 or not info.is_collection):
+        view = spaced(ctx, view)
     if level == 0 or not info.is_collection:
         # the lock table is read like the sidecars resolve() read: through a
         # cache revalidated on its stat, never waiting for its flock
@@ -206,6 +229,7 @@ def _answer(ctx, info, level, kind, keys):
     base = ctx.href(ctx.names, True)  # each member's href is base + its name
     memo = (kind, None if keys is None else tuple(keys), base)  # what a rendering depends on
     locked = _locked(ctx, kind, keys)
+    views = [view]  # with the quota figures when asked: read in the listing's thread
 
     def one(m):
         """A member's response: the one kept with its Info while it is valid."""
@@ -213,10 +237,11 @@ def _answer(ctx, info, level, kind, keys):
         if done is not None and done[0] == memo and locked is _unlocked:
             return done[1]
         out = response(base + quote_segment(m.name) + ("/" if m.is_collection else ""),
-                       locked(view(m, False), ctx.names + [m.name]), kind, keys)
-        # kept when it does not depend on the caller (its D:acl), nor on a
-        # lock, and is small (a request naming many properties is not kept)
-        if locked is _unlocked and not (shown and ACL_KEY in m.props) and len(out) <= KEEP:
+                       locked(views[0](m, False), ctx.names + [m.name]), kind, keys)
+        # kept when it depends neither on the caller (its D:acl), a lock nor
+        # the moment (quota figures), and is small (many properties asked)
+        if (locked is _unlocked and not (shown and ACL_KEY in m.props)
+                and not (space and m.is_collection) and len(out) <= KEEP):
             m.rendered = (memo, out)
         return out
 
@@ -232,8 +257,10 @@ def _answer(ctx, info, level, kind, keys):
     def listing():
         """The collection's own response, its first slice of members, and
         every member (blocking: a thread)."""
+        if space:
+            views[0] = spaced(ctx, view)
         found = members(ctx, info)
-        own = response(base, locked(view(info), ctx.names), kind, keys)
+        own = response(base, locked(views[0](info), ctx.names), kind, keys)
         return own, render_members(found[:SLICE]), found
 
     def kept(part):
