@@ -1,9 +1,7 @@
 """Hostile header values: numbers too long or not ASCII, Destinations on
 another server or not UTF-8, and the smaller findings of the second
 security review (docs/security.md, "Hostile headers")."""
-import base64
 import json
-import os
 
 from twisted.internet import defer
 from twisted.trial import unittest
