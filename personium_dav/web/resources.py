@@ -21,11 +21,11 @@ from ..store.box import denied
 from ..store.props import Miss
 from ..store.provision import BOX_NAME, CELL_NAME
 from . import token_endpoint
-from .envelope import ALL_METHODS
+from .envelope import ALL_METHODS, override_method
 from .methods import (acl, copymove, delete, get, lock, mkcol, options, propfind, proppatch,
                       put)
 from .reply import Reply, respond
-from .state import quote_segment
+from .state import quote_segment, state_of
 
 TOKEN = "__token"  # POST {CellURL}__token: the cell's token endpoint
 
@@ -61,10 +61,15 @@ class DavRoot(Resource):
 
     def render(self, request):
         request.defaultContentType = None
-        try:  # the request key first, then the overrides, then routing
-            st = self.server.envelope.begin(request, self.server, self._prefix(request.prepath))
-        except DavError as error:
-            return respond(request, _raiser(error))
+        st = state_of(request)
+        if st is not None and st.prechecked:  # begun when its headers were in
+            override_method(request)  # (twisted.web set the method of the request line again)
+        else:
+            try:  # the request key first, then the overrides, then routing
+                st = self.server.envelope.begin(request, self.server,
+                                                self._prefix(request.prepath))
+            except DavError as error:
+                return respond(request, _raiser(error))
         request.notifyFinish().addErrback(_went_away, st)
         if st.preflight:  # CORS preflight: answered without authentication
             return respond(request, lambda r: Reply(200, headers={"Allow": ALL_METHODS}))
@@ -91,8 +96,8 @@ class DavRoot(Resource):
             resource = self.resolve(request, st, inline=True)
         except Miss:
             d = self.server.pools.reads(self.resolve, request, st)
-            return d.addCallback(lambda resource: resource.precheck(request))
-        return resource.precheck(request)
+            return d.addCallback(lambda resource: _accepted(st, resource.precheck(request)))
+        return _accepted(st, resource.precheck(request))
 
     def resolve(self, request, st, inline=False):
         segments = list(request.postpath)
@@ -136,6 +141,14 @@ class DavRoot(Resource):
         if slash and loc.info.kind == "file":  # a file is no collection: "f.txt/" names nothing
             return Unknown(st, DavError("PR404-DV-0001", st.url(st.names, True)))
         return KINDS[loc.info.kind](st)
+
+
+def _accepted(st, decision):
+    """Remember a request accepted before its body: its principal is kept."""
+    if isinstance(decision, Deferred):
+        return decision.addCallback(lambda d: _accepted(st, d))
+    st.prechecked = decision is None and st.principal is not None
+    return decision
 
 
 def _went_away(failure, st):
@@ -190,6 +203,8 @@ class DavResource(Resource):
         ctx.kind = self.event_kind(method)
 
         def run(request):
+            if ctx.prechecked:  # authenticated when its headers were in
+                return authorize(ctx.principal, request)
             principal = ctx.server.envelope.authenticate(request, ctx)
             if isinstance(principal, Deferred):
                 return principal.addCallback(authorize, request)

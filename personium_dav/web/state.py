@@ -52,7 +52,7 @@ def quote_segment(name):
 class RequestState:
     __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
                  "envelope", "recorded", "server", "request", "prefix", "loc", "_cell_url",
-                 "disconnected")
+                 "disconnected", "prechecked")
 
     def __init__(self, key, envelope=None, server=None, request=None, prefix=""):
         self.key = key
@@ -71,6 +71,7 @@ class RequestState:
         self.loc = None  # where the names point (store.tree.Location)
         self._cell_url = None
         self.disconnected = False  # the client went away (web/reply.py)
+        self.prechecked = False  # accepted before its body: authenticated already
 
     # -- the box API ----------------------------------------------------------
 
