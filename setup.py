@@ -15,7 +15,9 @@ setup(
     package_data={"personium_dav.engine": ["prelude.js"]},
     # quickjs-ng: the service-script engine (QuickJS); regex: route matching
     # with a time-out (engine/routes.py)
-    install_requires=["twisted", "lxml", "zope.interface", "argon2-cffi", "pyjwt",
+    # twisted: web/shims.py leans on twisted.web internals that these keep
+    # (tests/test_shims.py checks the one installed)
+    install_requires=["twisted>=24.7,<27", "lxml", "zope.interface", "argon2-cffi", "pyjwt",
                       "quickjs-ng>=0.17,<0.18", "regex>=2023.0"],
     # webdav4 and webdavclient3: real WebDAV clients the suite runs against
     # the server (tests/test_python_clients.py)
