@@ -112,6 +112,15 @@ class AclPolicy:
                     return True
         return False
 
+    def any_privilege(self, principal, target):
+        """Does ``principal`` hold any privilege at all on ``target``? (one
+        pass, instead of asking ``allowed`` privilege by privilege)"""
+        if principal.owner:
+            return True
+        roles = principal.roles_in(target.cell)
+        return any(ace.privileges and (ace.role is None or ace.role in roles)
+                   for acl in target.acls for ace in acl)
+
 
 # -- parsing an ACL request body ---------------------------------------------
 

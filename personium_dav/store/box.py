@@ -192,9 +192,16 @@ class Box:
         if principal.owner:
             return True
         depth = max(len(loc.names) - 1, 0)
-        if any(self.allowed(principal, p, loc, depth) for p in LEAVES):
-            return True
-        return loc.info is not None and any(self.allowed(principal, p, loc) for p in LEAVES)
+        return (self._holds_any(principal, loc, depth)
+                or loc.info is not None and self._holds_any(principal, loc, len(loc.names)))
+
+    def _holds_any(self, principal, loc, depth):
+        policy = self.store.policy
+        if hasattr(policy, "any_privilege"):
+            target = Target(self.cell, self.name, list(loc.names[:depth]),
+                            acls_of(loc.chain[:depth + 1]))
+            return policy.any_privilege(principal, target)
+        return any(self.allowed(principal, p, loc, depth) for p in LEAVES)
 
     def may(self, principal, privilege, names, acls):
         """The policy's answer for ``names`` governed by ``acls`` (the box's first)."""

@@ -45,6 +45,8 @@ def settled(st, now_ns):
 
 
 def disk_name(name):
+    if len(name) <= MAX_DISK_NAME // 4:  # 4 bytes a character at most: short enough
+        return name
     raw = name.encode("utf-8")
     if len(raw) <= MAX_DISK_NAME:
         return name

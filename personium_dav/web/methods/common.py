@@ -1,6 +1,6 @@
 """What several methods share: headers, bodies, preconditions, and running
 a box operation in its pool."""
-from ...dav.conditions import Preconditions
+from ...dav.conditions import NONE, Preconditions
 from ...dav.errors import DavError
 
 MAX_NUMBER_DIGITS = 18  # a byte count or offset (an int64 has 19)
@@ -50,9 +50,15 @@ def xml_body(request, config):
     return body if body.strip() else None
 
 
+CONDITIONAL = frozenset((b"If", b"If-Match", b"If-None-Match", b"If-Modified-Since",
+                         b"If-Unmodified-Since", b"If-Range"))
+
+
 def preconditions(request, ctx):
     """The request's preconditions (If-Match, If-None-Match, the dates,
     If-Range, the ``If`` header), its resource tags read as names in the box."""
+    if not any(name in CONDITIONAL for name, _ in request.requestHeaders.getAllRawHeaders()):
+        return NONE  # (most requests: one pass over a few headers)
     return Preconditions.from_headers(lambda name: header(request, name), ctx.names_of)
 
 
