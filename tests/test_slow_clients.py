@@ -177,6 +177,19 @@ class SlowClientTests(unittest.TestCase):
         yield self.assertServing()
 
 
+def poll(s):
+    """What the server has sent so far (b"" when it closed), or None."""
+    s.setblocking(False)
+    try:
+        return s.recv(65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+    finally:
+        s.setblocking(True)
+
+
 def trickle(port, head, every, seconds):
     """Send ``head`` a byte every ``every`` seconds; (seconds until the
     server answered or closed, what it answered)."""
@@ -188,14 +201,7 @@ def trickle(port, head, every, seconds):
                 s.sendall(bytes([byte]))
             except OSError:
                 break
-            s.setblocking(False)
-            try:
-                data = s.recv(65536)
-            except BlockingIOError:
-                data = None
-            except OSError:
-                data = b""
-            s.setblocking(True)
+            data = poll(s)
             if data is not None or time.monotonic() - start > seconds:
                 return time.monotonic() - start, data or b""
             time.sleep(every)
@@ -243,14 +249,7 @@ class Deadlines(unittest.TestCase):
                         s.sendall(b"x" * 100)  # 1,000 bytes a second, not 1,000 of them
                     except OSError:
                         break
-                    s.setblocking(False)
-                    try:
-                        data = s.recv(65536)
-                    except BlockingIOError:
-                        data = None
-                    except OSError:
-                        data = b""
-                    s.setblocking(True)
+                    data = poll(s)
                     if data is not None:
                         return time.monotonic() - start, data
                     time.sleep(0.5)

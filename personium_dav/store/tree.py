@@ -344,7 +344,7 @@ class Tree:
                     out.flush()
                     os.fsync(out.fileno())
         except BaseException:
-            _unlink(tmp)  # a full disk leaves no half body behind
+            remove(tmp)  # a full disk leaves no half body behind
             raise
         return tmp
 
@@ -357,7 +357,7 @@ class Tree:
                 if self.durable:
                     os.fsync(out.fileno())
         except BaseException:
-            _unlink(tmp)
+            remove(tmp)
             raise
         return tmp
 
@@ -487,7 +487,7 @@ class Tree:
                 txn.commit()
             os.replace(tmp, dst.path)
         except BaseException:
-            _unlink(tmp)  # a full disk leaves no half copy behind
+            remove(tmp)  # a full disk leaves no half copy behind
             raise
         self.sync(dst.parent_dir)
         if dst.info is not None:
@@ -594,13 +594,6 @@ def _is_foreign(path):
     except OSError:
         return False
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _is_real_dir(path):

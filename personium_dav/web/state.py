@@ -122,20 +122,27 @@ class RequestState:
         """The decoded path of the cell: ``{mount prefix}/{cell}/``."""
         return unquote_to_bytes(self.prefix).decode("utf-8", "replace") + "/" + self.cell + "/"
 
-    def names_of(self, url):
-        """The names below this box of a URL or absolute path (host and
-        scheme are not compared), or ``OUTSIDE``: how an ``If`` header's
-        resource tag is read."""
-        path = urlsplit(url).path
+    def segments(self, path):
+        """The decoded segments of an absolute path below where the server is
+        mounted (cell, box, names...), or None when it is not below it or not
+        UTF-8."""
         if not path.startswith(self.prefix + "/"):
-            return OUTSIDE
+            return None
         raw = path[len(self.prefix) + 1:].split("/")
         if raw and raw[-1] == "":
             raw.pop()
         try:
-            names = [unquote_to_bytes(s).decode("utf-8") for s in raw]
+            return [unquote_to_bytes(s).decode("utf-8") for s in raw]
         except UnicodeDecodeError:
-            return OUTSIDE
-        if names[:2] != [self.cell, self.box] or not all(is_valid_name(n, self.server.config.rfc4918) for n in names[2:]):
+            return None
+
+    def names_of(self, url):
+        """The names below this box of a URL or absolute path (host and
+        scheme are not compared), or ``OUTSIDE``: how an ``If`` header's
+        resource tag is read."""
+        names = self.segments(urlsplit(url).path)
+        spaces = self.server.config.rfc4918
+        if (names is None or names[:2] != [self.cell, self.box]
+                or not all(is_valid_name(n, spaces) for n in names[2:])):
             return OUTSIDE
         return tuple(names[2:])

@@ -1,7 +1,7 @@
 """COPY and MOVE inside a box: the Destination, Overwrite and Depth headers
 read here; the rules of service collections and ``__src``, the privileges
 of the effect, the locks and the replacing itself are the box API's."""
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import urlsplit
 
 from ...dav.errors import DavError
 from ...dav.names import is_valid_name
@@ -26,17 +26,8 @@ def destination(ctx, request):
         raise invalid
     if (parts.scheme or parts.netloc) and not ctx.same_server(parts.scheme, parts.netloc):
         raise DavError("PR502-DV-0001", value)
-    path = parts.path
-    if not path.startswith(ctx.prefix + "/"):
-        raise invalid
-    segments = path[len(ctx.prefix) + 1:].split("/")
-    if segments and segments[-1] == "":
-        segments.pop()
-    try:
-        names = [unquote_to_bytes(s).decode("utf-8") for s in segments]
-    except UnicodeDecodeError:
-        raise invalid
-    if names[:2] != [ctx.cell, ctx.box] or len(names) < 3:
+    names = ctx.segments(parts.path)
+    if names is None or names[:2] != [ctx.cell, ctx.box] or len(names) < 3:
         raise invalid
     for name in names[2:]:
         if not is_valid_name(name, ctx.server.config.rfc4918):
