@@ -32,6 +32,7 @@ import stat
 import threading
 import time
 
+from ..dav.names import is_valid_name
 from . import layout
 
 from .props import find, yield_gil
@@ -124,10 +125,11 @@ class Listings:
 
 def _read(directory, disk, st, key, state, info):
     """(key, entry, Info) of one entry read in full; Info None when it is no
-    member (a symlink, a special file, a hashed name without its real name)."""
+    member (a symlink, a special file, a hashed name without its real name, a
+    name no URL can reach: not UTF-8, or against the name rule)."""
     name = layout.real_name(directory, disk)
     found = None
-    if name is not None:
+    if name is not None and is_valid_name(name, spaces=True) and _utf8(name):
         try:
             found = info(os.path.join(directory, disk), name, st, state)
         except FileNotFoundError:
@@ -135,6 +137,14 @@ def _read(directory, disk, st, key, state, info):
     if found is None or stat.S_ISDIR(st.st_mode):
         return key, _OWN, found
     return key, find(state, name, found.fid), found
+
+
+def _utf8(name):
+    try:
+        name.encode("utf-8")  # a file name that was not UTF-8 holds surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _name(info):
