@@ -499,3 +499,21 @@ class Amplification(DavMixin, DavTestCase):
         listing = self.server.store.tree.members(
             os.path.join(self.data, "cell1", "box1", "c"))
         self.assertTrue(all(m.rendered is None for m in listing))  # too large to keep
+
+
+class HandMadeNames(DavMixin, DavTestCase):
+    @defer.inlineCallbacks
+    def test_names_no_url_reaches_are_not_listed(self):
+        """Files put in a box by hand whose names are not UTF-8 or break the
+        name rule: never listed, never a 500."""
+        box = os.path.join(self.data, "cell1", "box1").encode()
+        for name in (b"\xff\xfe.txt", b"a:b.txt", b"tab\t.txt"):
+            with open(os.path.join(box, name), "wb") as f:
+                f.write(b"x")
+        yield self.put(BOX + "fine.txt")
+        for accept in (None, "text/html"):
+            answer = yield self.request("GET", BOX, headers={"Accept": accept} if accept else {})
+            self.assertEqual(answer.code, 200)
+        answer = yield self.propfind(BOX, "1")
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(sorted(responses(answer.xml())), [BOX, BOX + "fine.txt"])
