@@ -103,6 +103,12 @@ class Store:
     def root(self):
         return self.tree.root
 
+    def cell_exists(self, cell):
+        return self.tree.cell_exists(cell)
+
+    def box_exists(self, cell, box):
+        return self.tree.box_exists(cell, box)
+
     def box(self, cell, box):
         key = (cell, box)
         found = self._boxes.get(key)

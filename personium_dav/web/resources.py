@@ -110,8 +110,8 @@ class DavRoot(Resource):
         if not names:
             return Unknown(st, DavError("PR404-MC-0001"))
         cell = names[0]
-        tree = self.server.store.tree
-        if not CELL_NAME.match(cell) or not tree.cell_exists(cell):
+        store = self.server.store
+        if not CELL_NAME.match(cell) or not store.cell_exists(cell):
             return Unknown(st, DavError("PR404-DV-0003"))
         if len(names) == 1:
             return Unknown(st, DavError("PR404-MC-0001"))
@@ -119,7 +119,7 @@ class DavRoot(Resource):
             st.cell = cell
             return TokenEndpoint(st)
         box = names[1]
-        if not BOX_NAME.match(box) or not tree.box_exists(cell, box):
+        if not BOX_NAME.match(box) or not store.box_exists(cell, box):
             url = "%s%s/%s/%s/" % (st.origin(), st.prefix, quote_segment(cell),
                                    quote_segment(box))
             return Unknown(st, DavError("PR404-DV-0002", url))
