@@ -22,7 +22,6 @@ has gone, and a race answers 404 or 409 as if the requests had come one
 after the other. All of it blocks: callers run it in a thread pool.
 """
 import contextlib
-import errno
 import mimetypes
 import os
 from dataclasses import dataclass, replace
@@ -285,7 +284,7 @@ class Box:
             tmp = tree.settle(*body) if streamed else tree.receive(body)
         except BaseException:
             if streamed:
-                _discard(body[0])
+                remove(body[0])
             raise
         handle = None
         try:
@@ -313,7 +312,7 @@ class Box:
                 if members is not None:
                     tree.counted(loc.parent_dir, members + 1)
         except BaseException:
-            _discard(tmp)
+            remove(tmp)
             if handle is not None:
                 os.close(handle)
             raise
@@ -802,10 +801,3 @@ def denied(principal):
 def guess_type(name):
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
-
-def _discard(path):
-    remove(path)
-
-
-def is_disk_full(error):
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -116,6 +116,9 @@ class Journal:
 def _settle(directory, target, aside):
     if not os.path.lexists(aside):
         return  # never moved aside, or already settled
+    if not os.path.isdir(directory):
+        remove(aside)  # the collection it belonged to was deleted since
+        return
     if os.path.lexists(os.path.join(directory, target)):
         remove(aside)  # the new resource had taken the name
     else:

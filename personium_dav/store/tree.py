@@ -14,7 +14,6 @@ properties. Replacing a collection takes two renames and an intent record
 (store/journal.py).
 """
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
@@ -601,7 +600,3 @@ def _is_real_dir(path):
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
         return False
-
-
-def is_disk_full(error):
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
