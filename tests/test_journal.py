@@ -188,3 +188,20 @@ class OnlyTheDeadAreRecovered(SynchronousTestCase):
         self.assertFalse(os.path.exists(record))
         restored = os.path.join(alive.tree.box_dir("cell1", "box1"), "gone")
         self.assertTrue(os.path.isdir(restored))  # the target was missing: it came back
+
+    def test_an_aside_whose_collection_was_deleted_since(self):
+        root = os.path.abspath(self.mktemp())
+        create_box(root, "cell1", "box1")
+        config = Config(durable=False)
+        dead = Store(root, config, AclPolicy())
+        other = Store(root, config, AclPolicy())
+        self.addCleanup(other.close)
+        aside = dead.journal.aside_path()
+        os.mkdir(aside)
+        record = dead.journal.record("cell1", "box1",
+                                     os.path.join(dead.tree.box_dir("cell1", "box1"), "gone"),
+                                     "target", aside)
+        dead.close()
+        other.recover()
+        self.assertFalse(os.path.exists(aside))
+        self.assertFalse(os.path.exists(record))
