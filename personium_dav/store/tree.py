@@ -27,6 +27,7 @@ from . import layout
 from .journal import remove
 from .listing import Listings
 from .props import Entry, Sidecars, find, own
+from .syncs import DirectorySyncs
 
 SRC = "__src"
 _NO_PROPS = {}  # never changed: the props of a resource without an entry
@@ -108,6 +109,7 @@ class Tree:
         self.owner = owner  # store/owners.Owner: names this process's temporaries
         self.sidecars = Sidecars(durable)
         self.listings = Listings()
+        self.syncs = DirectorySyncs()
         # path -> (stat key, sidecar entry, Info) of a resource read in full:
         # while its lstat key and its entry (the same object: entries are
         # never changed) are the same, so is its Info. A file's key is
@@ -321,11 +323,12 @@ class Tree:
         (``sync_handle``): it follows the directory wherever it is moved."""
         return os.open(directory, os.O_RDONLY | os.O_DIRECTORY) if self.durable else None
 
-    @staticmethod
-    def sync_handle(fd):
+    def sync_handle(self, fd):
+        """fsync (and close) a handle from ``handle``; concurrent writers of
+        one directory share the fsync (store/syncs.py)."""
         if fd is not None:
             try:
-                os.fsync(fd)
+                self.syncs.sync(fd)
             finally:
                 os.close(fd)
 
