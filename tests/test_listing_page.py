@@ -222,14 +222,12 @@ class ListingPageTests(DavTestCase):
         doc = pages.parse(answer.body)
         self.assertEqual(pages.foreign(doc), [])
         found = {r["name"]: r for r in pages.rows(doc)}
-        self.assertEqual(set(found), set(TRICKY) | set(PLANTED))
+        # names planted on the disk that break the name rule are never
+        # listed (no URL could reach them)
+        self.assertEqual(set(found), set(TRICKY))
         for name in TRICKY:
             self.assertEqual(found[name]["text"], name)
             got = yield self.request("GET", found[name]["href"])
             self.assertEqual((got.code, got.body), (200, b"x"), name)
-        for name in PLANTED:
-            self.assertEqual(found[name]["text"], name)
-            self.assertNotIn("<", found[name]["href"])
-            self.assertNotIn('"', found[name]["href"])
         for raw in (b"<img", b"<svg", b"<b>", b"<script", b"onerror=alert(1)>"):
             self.assertNotIn(raw, answer.body)

@@ -68,8 +68,11 @@ def read_meta(path):
         return {}
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def write_meta(path, meta):
-    os.setxattr(path, XATTR, json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode())
+    os.setxattr(path, XATTR, _encode(meta).encode())
 
 
 def new_fid():

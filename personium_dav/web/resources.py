@@ -73,6 +73,8 @@ class DavRoot(Resource):
         request.notifyFinish().addErrback(_went_away, st)
         if st.preflight:  # CORS preflight: answered without authentication
             return respond(request, lambda r: Reply(200, headers={"Allow": ALL_METHODS}))
+        if st.prechecked:  # resolved, authenticated and authorized before its body
+            return st.prechecked.render(request)
         try:
             resource = self.resolve(request, st, inline=True)
         except Miss:  # a sidecar to parse: not on the reactor thread
@@ -96,8 +98,9 @@ class DavRoot(Resource):
             resource = self.resolve(request, st, inline=True)
         except Miss:
             d = self.server.pools.reads(self.resolve, request, st)
-            return d.addCallback(lambda resource: _accepted(st, resource.precheck(request)))
-        return _accepted(st, resource.precheck(request))
+            return d.addCallback(
+                lambda resource: _accepted(st, resource, resource.precheck(request)))
+        return _accepted(st, resource, resource.precheck(request))
 
     def resolve(self, request, st, inline=False):
         segments = list(request.postpath)
@@ -143,11 +146,13 @@ class DavRoot(Resource):
         return KINDS[loc.info.kind](st)
 
 
-def _accepted(st, decision):
-    """Remember a request accepted before its body: its principal is kept."""
+def _accepted(st, resource, decision):
+    """Remember a request accepted before its body (``st.prechecked``: its
+    resource): once its body is in, it runs at once, as what was decided."""
     if isinstance(decision, Deferred):
-        return decision.addCallback(lambda d: _accepted(st, d))
-    st.prechecked = decision is None and st.principal is not None
+        return decision.addCallback(lambda d: _accepted(st, resource, d))
+    if decision is None and st.principal is not None:
+        st.prechecked = resource
     return decision
 
 
@@ -203,8 +208,8 @@ class DavResource(Resource):
         ctx.kind = self.event_kind(method)
 
         def run(request):
-            if ctx.prechecked:  # authenticated when its headers were in
-                return authorize(ctx.principal, request)
+            if ctx.prechecked:  # authenticated and authorized when its headers were in
+                return handler(request)
             principal = ctx.server.envelope.authenticate(request, ctx)
             if isinstance(principal, Deferred):
                 return principal.addCallback(authorize, request)

@@ -71,7 +71,7 @@ class RequestState:
         self.loc = None  # where the names point (store.tree.Location)
         self._cell_url = None
         self.disconnected = False  # the client went away (web/reply.py)
-        self.prechecked = False  # accepted before its body: authenticated already
+        self.prechecked = None  # accepted before its body: the resource it was routed to
 
     # -- the box API ----------------------------------------------------------
 
