@@ -105,6 +105,14 @@ class Config:
     idle_timeout: float = setting(60.0, "Seconds before an idle connection is closed.",
                                   positive_float)
 
+    shared_mount_consistent: bool = setting(
+        False, "State that the data root's shared mount shows every host's changes at once "
+        "(no cache of names or attributes), where the server cannot check it itself.",
+        flag="shared-mount-consistent")
+    store_timeout: float = setting(
+        30.0, "Seconds a store operation may take before its request answers 503 "
+        "(a file system that does not answer).", positive_float)
+
     @property
     def rfc4918(self):
         return self.collection_semantics == "rfc4918"

@@ -55,6 +55,8 @@ MESSAGES = {
     "PR501-MC-0001": "Method not implemented.",
     "PR501-MC-0002": "Not implemented. [{0}].",
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
+    "PR503-SV-0006": "Data store is unavailable. Retry later.",  # this server's
+    "PR503-SV-0007": "Data store did not answer in time. Retry later.",  # this server's
 }
 
 

@@ -16,7 +16,7 @@ import functools
 import os
 import re
 
-from .logfiles import AppendLog
+from .logfiles import AppendLog, Background
 
 DIRECTORY = ":log"
 NAME = "events.log"
@@ -85,11 +85,14 @@ def object_of(box, names):
 class EventLog:
     """The event logs of every cell under a data root (files kept open)."""
 
-    def __init__(self, data_root, rotate_length=10 * 1024 * 1024, max_rotated=10):
+    def __init__(self, data_root, rotate_length=10 * 1024 * 1024, max_rotated=10,
+                 queued=False):
         self.root = os.path.abspath(data_root)
         self.rotate_length = rotate_length
         self.max_rotated = max_rotated
         self._files = {}
+        # queued (a shared mount): lines are written by a thread of their own
+        self._background = Background("personium-dav event log") if queued else None
 
     def path(self, cell):
         return os.path.join(self.root, cell, DIRECTORY, NAME)
@@ -108,11 +111,20 @@ class EventLog:
         return log
 
     def write(self, cell, line):
+        if self._background is not None:
+            if cell:
+                self._background.call(self._write, cell, line)
+            return
+        self._write(cell, line)
+
+    def _write(self, cell, line):
         log = self._file(cell) if cell else None
         if log is not None:
             log.write(line + "\n")  # one write(2), O_APPEND: safe with --workers
 
     def close(self):
+        if self._background is not None:
+            self._background.close()
         for log in self._files.values():
             log.close()
         self._files.clear()

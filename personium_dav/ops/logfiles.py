@@ -10,7 +10,13 @@ new file within a second and reopen it.
 """
 import fcntl
 import os
+import queue
+import threading
 import time
+
+from twisted.logger import Logger
+
+_log = Logger()
 
 RECHECK = 1.0  # seconds between checks that the path still names our file
 
@@ -85,3 +91,40 @@ class AppendLog:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class Background:
+    """Calls made one after the other by a thread of its own, for log lines
+    on a shared mount: a write there may block for as long as the mount
+    does not answer, and must not block the reactor. At most ``limit``
+    calls wait; past that a call is dropped and counted (``dropped``)."""
+
+    def __init__(self, name, limit=10000):
+        self._queue = queue.Queue(limit)
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, function, *args):
+        try:
+            self._queue.put_nowait((function, args))
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self):
+        while True:
+            function, args = self._queue.get()
+            if function is None:
+                return
+            try:
+                function(*args)
+            except Exception:
+                _log.failure("a background log write failed")
+
+    def close(self, timeout=2.0):
+        """Write what waits (for at most ``timeout`` seconds), then stop."""
+        try:
+            self._queue.put((None, ()), timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)

@@ -32,7 +32,7 @@ from ..dav import kinds
 from ..dav.conditions import NONE, SELF
 from ..dav.errors import DavError
 from ..dav.names import is_valid_name
-from . import layout
+from . import layout, mounts
 from .journal import Journal, remove
 from .locks import Lock, LockTable, new_token
 from .owners import Owner
@@ -88,9 +88,13 @@ class Store:
     def __init__(self, root, config, policy, clock=None):
         self.config = config
         self.policy = policy
-        self.tree = Tree(root, config.durable)
+        # refused before anything is written on it (store/mounts.py)
+        self.mount = mounts.check(root, config.shared_mount_consistent)
+        self.shared = self.mount.shared
+        self.tree = Tree(root, config.durable, trust_dir_times=not self.shared)
         self.tree.make_dirs()
         layout.check_xattrs(self.tree.root)
+        self.watch = mounts.RootWatch(self.tree.root, self.mount.mount.point, self.shared)
         self.owner = self.tree.owner = Owner(self.tree.root)
         self.locks = LockTable(self.tree.root, durable=config.durable,
                                **({"clock": clock} if clock else {}))
@@ -125,6 +129,18 @@ class Store:
                 yield  # the target's collection is gone: nothing to bring back
 
         return self.journal.recover(lock_box, lock_dir)
+
+    @property
+    def streams_bodies(self):
+        """Do PUT bodies stream into the data root as they arrive? Not on a
+        shared mount: there that is a file system call on the reactor thread,
+        which blocks it while the mount does not answer; the body is then
+        kept like any other and copied in by the store's thread."""
+        return not self.shared
+
+    def check_root(self):
+        """``mounts.Unavailable`` unless the data root is its mount now."""
+        self.watch.check()
 
     def open_body(self):
         """(path, file) of a fresh temporary file for a body that streams in

@@ -12,7 +12,9 @@ changes two things, before any resource runs:
 * a PUT body is written straight into a temporary file the store gives
   (``Store.open_body``, in the data root's ``:tmp``), which PUT hands to the
   box API (``take_body``), which renames it into place: a 1 GiB upload is never in memory and is not copied a
-  second time. A body that never completes (the client went away) or that no
+  second time (on a shared mount, where a file system call may block the
+  reactor, the body is kept as twisted.web keeps it and the store copies it
+  in). A body that never completes (the client went away) or that no
   PUT handler took is deleted when the request ends.
 
 ``makeSite`` uses it. An embedder with its own ``Site`` passes
@@ -107,7 +109,8 @@ class DavRequest(Request):
             self.content = BytesIO()
             self._refuse("PR413-DV-0001")
             return
-        if method == b"PUT" and server is not None and length != 0:
+        if (method == b"PUT" and server is not None and length != 0
+                and server.store.streams_bodies):
             try:
                 self.bodyPath, self.content = server.store.open_body()
             except OSError:

@@ -64,10 +64,13 @@ def render_file(resource, request):
         conds.check(info, read=True)
     except NotModified:
         return Reply(304, headers=headers)
+    if ctx.server.store.shared:  # a read there may block: in a thread
+        return _checked(ctx, conds, lambda: ctx.server.pools.reads(
+            _file, ctx, request, conds, info, headers, True))
     return _checked(ctx, conds, lambda: _file(ctx, request, conds, info, headers))
 
 
-def _file(ctx, request, conds, info, headers):
+def _file(ctx, request, conds, info, headers, threaded=False):
     headers["Content-Type"] = info.content_type.encode("latin-1", "replace")
     status, start, length = 200, 0, info.size
     ranged = header(request, "range")
@@ -81,6 +84,10 @@ def _file(ctx, request, conds, info, headers):
         return Reply(status, headers=headers)
     if length <= SMALL:
         return Reply(status, ctx.api.content(info, start, length), headers)
+    if threaded:  # opened here, in the thread
+        opened = ctx.api.open(info)
+        return Reply(status, headers=headers,
+                     stream=lambda req: _stream(req, opened, status, start, length))
     return Reply(status, headers=headers,
                  stream=lambda req: _stream(req, ctx.api.open(info), status, start, length))
 
