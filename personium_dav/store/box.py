@@ -25,6 +25,7 @@ import contextlib
 import errno
 import mimetypes
 import os
+import threading
 from dataclasses import dataclass, replace
 
 from ..auth.privileges import ACL_KEY, Target, acls_of
@@ -95,6 +96,8 @@ class Store:
         self.tree.make_dirs()
         layout.check_xattrs(self.tree.root)
         self.watch = mounts.RootWatch(self.tree.root, self.mount.mount.point, self.shared)
+        self._lost = False  # the root was unavailable at the last check
+        self._reclaiming = threading.Lock()
         self.owner = self.tree.owner = Owner(self.tree.root)
         self.locks = LockTable(self.tree.root, durable=config.durable,
                                **({"clock": clock} if clock else {}))
@@ -139,8 +142,25 @@ class Store:
         return not self.shared
 
     def check_root(self):
-        """``mounts.Unavailable`` unless the data root is its mount now."""
-        self.watch.check()
+        """``mounts.Unavailable`` unless the data root is its mount now.
+        When it is back after it was not (a remount), this process claims a
+        new owner id: its claim on the old one went with the old mount, and
+        another server may already have swept what it named (store/owners.py)."""
+        try:
+            self.watch.check()
+        except mounts.Unavailable:
+            self._lost = True
+            raise
+        if self._lost:
+            with self._reclaiming:
+                if self._lost:
+                    old, self.owner = self.owner, Owner(self.tree.root)
+                    self.tree.owner = self.journal.owner = self.owner
+                    self._lost = False
+                    try:
+                        old.close()
+                    except OSError:
+                        pass
 
     def open_body(self):
         """(path, file) of a fresh temporary file for a body that streams in

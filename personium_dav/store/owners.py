@@ -43,7 +43,8 @@ class Owner:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-            os.close(fd)
+            finally:
+                os.close(fd)
 
 
 def owner_of(name):
