@@ -86,11 +86,11 @@ class Store:
     """The boxes of one data root and what every operation shares: the
     tree, the lock tables, the journal, the privilege policy, the settings."""
 
-    def __init__(self, root, config, policy, clock=None):
+    def __init__(self, root, config, policy, clock=None, mount=None):
         self.config = config
         self.policy = policy
         # refused before anything is written on it (store/mounts.py)
-        self.mount = mounts.check(root, config.shared_mount_consistent)
+        self.mount = mount or mounts.check(root, config.shared_mount_consistent)
         self.shared = self.mount.shared
         self.tree = Tree(root, config.durable, trust_dir_times=not self.shared)
         self.tree.make_dirs()

@@ -10,6 +10,7 @@ from ..config import Config
 from ..ops.eventlog import EventLog
 from ..ops.logfiles import AppendLog, Background
 from ..ops.pools import Pools
+from ..store import mounts
 from ..store.box import Store
 from .envelope import Envelope, access_log_formatter
 from .request import DavChannel, requestFactoryFor
@@ -28,8 +29,10 @@ class Server:
     def __init__(self, data_root, config, checker=None, policy=None, reactor=None):
         self._config = config
         root = os.path.abspath(data_root)
+        # the mount is judged before anything is written there (the secret)
+        mount = mounts.check(root, config.shared_mount_consistent)
         self.auth = Auth(root, config, checker=checker, policy=policy)
-        self.store = Store(root, config, self.auth.policy)
+        self.store = Store(root, config, self.auth.policy, mount=mount)
         self.store.recover()
         self.pools = Pools(reactor=reactor, deadline=config.store_timeout)
         # on a shared mount a log line is written by a thread of its own: a

@@ -53,7 +53,7 @@ def recipe():
     blocks = {}
     for part in text.split("```recipe-")[1:]:
         name, _, rest = part.partition("\n")
-        blocks[name.strip()] = rest.split("\n```", 1)[0] + "\n"
+        blocks["recipe-" + name.strip()] = rest.split("\n```", 1)[0] + "\n"
     return blocks
 
 
