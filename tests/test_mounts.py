@@ -173,7 +173,8 @@ class RootWatchTests(unittest.TestCase):
                                       clock=lambda: self.now[0])
 
     def test_healthy(self):
-        self.watch.check()
+        self.assertTrue(self.watch.check())  # probed
+        self.assertFalse(self.watch.check())  # the kept verdict
 
     def test_replaced_root_is_unavailable_until_the_period_ends(self):
         self.watch.check()
@@ -281,6 +282,30 @@ class FailingFileSystemTests(DavTestCase):
             os.rename(root + ".gone", root)
         answer = yield self.request("PROPFIND", BOX, None, {"Depth": "0"})
         self.assertEqual(answer.code, 207)
+
+
+class OwnerReclaimTests(DavTestCase):
+    """A claim whose descriptor died with its mount is replaced once the
+    data root answers again: the old id is dead to other servers."""
+
+    @defer.inlineCallbacks
+    def test_new_claim_after_the_old_one_is_lost(self):
+        store = self.server.store
+        old = store.owner
+        self.assertTrue(old.held())
+        # what a dead FUSE connection does to it: fstat fails (ENOTCONN)
+        real = os.fstat
+        self.patch(os, "fstat", lambda fd: failing(errno.ENOTCONN)() if fd == old._fd
+                   else real(fd))
+        self.assertFalse(old.held())
+        store.watch.period = 0
+        answer = yield self.request("PUT", BOX + "a.txt", b"x")
+        self.assertEqual(answer.code, 201)
+        self.assertNotEqual(store.owner.id, old.id)
+        self.assertTrue(store.owner.held())
+        self.assertIs(store.tree.owner, store.owner)
+        self.assertIs(store.journal.owner, store.owner)
+        self.assertFalse(os.path.exists(old.path))
 
 
 class SharedResolutionTests(DavTestCase):

@@ -28,6 +28,8 @@ import os
 import threading
 from dataclasses import dataclass, replace
 
+from twisted.logger import Logger
+
 from ..auth.privileges import ACL_KEY, Target, acls_of
 from ..dav import kinds
 from ..dav.conditions import NONE, SELF
@@ -42,6 +44,8 @@ from .props import Miss
 from .tree import Gone, Tree, now_ms
 
 __all__ = ["Store", "Box", "Caller", "Done", "Miss"]
+
+_log = Logger()
 
 
 def lock_identity(principal):
@@ -143,24 +147,25 @@ class Store:
 
     def check_root(self):
         """``mounts.Unavailable`` unless the data root is its mount now.
-        When it is back after it was not (a remount), this process claims a
-        new owner id: its claim on the old one went with the old mount, and
-        another server may already have swept what it named (store/owners.py)."""
+        When the mount was lost and is back (a remount), this process claims
+        a new owner id: its claim on the old one went with the old mount,
+        and another server may sweep what the old id named (store/owners.py)."""
         try:
-            self.watch.check()
-        except mounts.Unavailable:
+            probed = self.watch.check()
+        except mounts.Unavailable as e:
+            if not self._lost:
+                _log.error("personium-dav: data root unavailable: {why}", why=e)
             self._lost = True
             raise
-        if self._lost:
+        if probed and not self.owner.held():
             with self._reclaiming:
-                if self._lost:
+                if not self.owner.held():
                     old, self.owner = self.owner, Owner(self.tree.root)
                     self.tree.owner = self.journal.owner = self.owner
-                    self._lost = False
-                    try:
-                        old.close()
-                    except OSError:
-                        pass
+                    old.close()
+                    _log.info("personium-dav: data root back; owner {new} replaces {old}",
+                              new=self.owner.id, old=old.id)
+        self._lost = False
 
     def open_body(self):
         """(path, file) of a fresh temporary file for a body that streams in

@@ -251,13 +251,17 @@ class RootWatch:
         return None
 
     def check(self):
-        """Raise ``Unavailable`` when the data root is not its mount now."""
+        """Raise ``Unavailable`` when the data root is not its mount now;
+        True when this call probed it (False: the kept verdict)."""
         now = self.clock()
         checked = self._checked
+        probed = False
         if checked is None or now - checked[0] >= self.period:
             with self._lock:
                 checked = self._checked
                 if checked is None or now - checked[0] >= self.period:
                     checked = self._checked = (self.clock(), self._probe())
+                    probed = True
         if checked[1] is not None:
             raise Unavailable(checked[1])
+        return probed

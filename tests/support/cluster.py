@@ -238,13 +238,17 @@ class Nginx:
         os.makedirs(self.directory, exist_ok=True)
         self.port = freePort()
         self.url = "http://127.0.0.1:%d" % self.port
-        servers = "".join("        server 127.0.0.1:%d max_fails=0;\n" % p for p in ports)
+        servers = "".join("        server 127.0.0.1:%d;\n" % p for p in ports)
         self.conf = os.path.join(self.directory, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(fill(recipe()["recipe-nginx.conf"], port=self.port, dir=self.directory)
                     .replace("        server 127.0.0.1:8081;\n", servers)
                     .replace("        server 127.0.0.1:8082;\n", "")
-                    .replace("        server 127.0.0.1:8083;\n", ""))
+                    .replace("        server 127.0.0.1:8083;\n", "")
+                    # which host answered, and what nginx retried (for a failure's message)
+                    .replace("access_log off;", "log_format hosts '$request $status "
+                             "$upstream_addr $upstream_status';\n    access_log %s hosts;"
+                             % os.path.join(self.directory, "access.log")))
         self.process = None
         testcase.addCleanup(self.stop)
 
@@ -260,6 +264,14 @@ class Nginx:
             with open(os.path.join(self.directory, "error.log"), errors="replace") as f:
                 raise RuntimeError("nginx exited:\n" + f.read()[-3000:])
         return self
+
+    def log(self, needle=""):
+        """The lines of nginx's access log holding ``needle``."""
+        try:
+            with open(os.path.join(self.directory, "access.log"), errors="replace") as f:
+                return "".join(line for line in f if needle in line)
+        except OSError:
+            return ""
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
