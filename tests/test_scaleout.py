@@ -51,7 +51,7 @@ def server_args(data, port, access_log):
     for option in ("--data", "--listen"):  # RealServer gives these
         at = args.index(option)
         del args[at:at + 2]
-    return args + ["--store-timeout", STORE_TIMEOUT]
+    return args + ["--store-timeout", STORE_TIMEOUT, "--node-name", "host%d" % port]
 
 
 class ClusterCase(StormChecks, unittest.TestCase):
@@ -80,6 +80,27 @@ class ClusterCase(StormChecks, unittest.TestCase):
     def server(self, i, port):
         return RealServer(self, self.data_of(i), *server_args(
             self.data_of(i), port, os.path.join(self.base, "access%d.log" % i)), port=port)
+
+
+class RecipeTests(unittest.TestCase):
+    """The recipe's blocks hold what docs/scale-out.md says they must."""
+
+    def test_blocks(self):
+        blocks = cluster.recipe()
+        self.assertEqual(sorted(blocks), [
+            "recipe-format", "recipe-mount", "recipe-mount-default", "recipe-nginx.conf",
+            "recipe-redis.conf", "recipe-server"])
+        for line in ("appendonly yes", "appendfsync always"):
+            self.assertIn(line, blocks["recipe-redis.conf"].splitlines())
+        mount = blocks["recipe-mount"].split()
+        for option in ("--attr-cache", "--entry-cache", "--dir-entry-cache"):
+            self.assertEqual(mount[mount.index(option) + 1], "0")
+        self.assertIn("--enable-xattr", mount)
+        nginx = blocks["recipe-nginx.conf"]
+        for line in ("proxy_set_header Host $http_host;", "proxy_next_upstream off;",
+                     "server 127.0.0.1:8081;"):
+            self.assertIn(line, nginx)
+        self.assertIn("--access-log", blocks["recipe-server"])
 
 
 class RefusalTests(ClusterCase):
@@ -139,6 +160,11 @@ class ThreeHostTests(ClusterCase):
             yield phase()
             phases[name] = time.monotonic() - t0
         print("scale-out: " + ", ".join("%s %.1fs" % kv for kv in phases.items()))
+        # each host logs the cell's events to a file of its own (appends of
+        # several hosts to one file overwrite each other on JuiceFS)
+        logs = os.listdir(os.path.join(self.data_of(0), "cell1", ":log"))
+        for port in self.ports:
+            self.assertIn("events-host%d.log" % port, logs)
 
     # -- litmus through nginx ---------------------------------------------------
 

@@ -180,12 +180,17 @@ def makeService(options):
     """One strports listener per --listen, all serving one Site."""
     from personium_dav.web.site import makeSite
 
-    from personium_dav.store.mounts import UnsafeMount
+    from personium_dav.store.mounts import UnsafeMount, check
 
     dataRoot = os.path.abspath(options["data"])
-    access = options["access-log"] or os.path.join(dataRoot, ACCESS_LOG)
+    settings = options.config()
     try:
-        site = makeSite(dataRoot, options.config(),
+        shared = check(dataRoot, settings.shared_mount_consistent).shared
+        # on a shared mount each host has its own access log (docs/scale-out.md)
+        default = ACCESS_LOG if not shared else os.path.join(
+            ":log", "access-%s.log" % config.node_of(settings))
+        access = options["access-log"] or os.path.join(dataRoot, default)
+        site = makeSite(dataRoot, settings,
                         access_log=None if access == "-" else os.path.abspath(access))
     except UnsafeMount as refusal:  # a message, not a traceback (docs/scale-out.md)
         raise SystemExit("personium-dav: refusing to start: %s" % refusal)

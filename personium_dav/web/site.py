@@ -6,7 +6,7 @@ from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
 
 from ..auth import Auth
-from ..config import Config
+from ..config import Config, node_of
 from ..ops.eventlog import EventLog
 from ..ops.logfiles import AppendLog, Background
 from ..ops.pools import Pools
@@ -38,7 +38,8 @@ class Server:
         # on a shared mount a log line is written by a thread of its own: a
         # write there may block while the mount does not answer
         self.events = EventLog(root, config.event_log_size, config.event_log_files,
-                               queued=self.store.shared)
+                               queued=self.store.shared,
+                               node=node_of(config) if self.store.shared else None)
         self.envelope = Envelope(self.auth.checker, self.auth.policy, self.events)
         if reactor is None:
             from twisted.internet import reactor
