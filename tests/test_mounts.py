@@ -349,6 +349,63 @@ class SharedResolutionTests(DavTestCase):
         self.assertIsNone(layout.read_count(box))
 
 
+class LaggingDirectoryTimesTests(DavTestCase):
+    """A shared mount may not update a directory's times at every change
+    (JuiceFS skips it within 100 ms of the last update). A listing must
+    then show a subcollection's new properties all the same: there it asks
+    the subcollection's sidecar, not the directory's stat."""
+
+    @defer.inlineCallbacks
+    def listed_value(self):
+        answer = yield self.request("PROPFIND", BOX, None, {"Depth": "1"})
+        self.assertEqual(answer.code, 207)
+        return [el.text for el in answer.xml().iter("{urn:t}p")]
+
+    @defer.inlineCallbacks
+    def check(self, trust):
+        from personium_dav.store import listing
+
+        tree_ = self.server.store.tree
+        tree_.trust_dir_times = tree_.listings.trust_dir_times = trust
+        self.patch(layout, "SETTLE_NS", -10**12)  # every stat counts as settled
+        answer = yield self.request("MKCOL", BOX + "c")
+        body = (b'<D:propertyupdate xmlns:D="DAV:" xmlns:t="urn:t"><D:set><D:prop>'
+                b'<t:p>%s</t:p></D:prop></D:set></D:propertyupdate>')
+        answer = yield self.request("PROPPATCH", BOX + "c", body % b"one")
+        self.assertEqual(answer.code, 207)
+        values = yield self.listed_value()
+        self.assertEqual(values, ["one"])
+        # from now on the directory's stat does not move, as on a mount
+        # that skipped the update
+        frozen = {}
+        real = listing.os.stat
+
+        def lagging(path, *args, **kwargs):
+            st = real(path, *args, **kwargs)
+            if path == "c":
+                return frozen.setdefault(path, st)
+            return st
+
+        self.patch(listing.os, "stat", lagging)
+        yield self.listed_value()  # records the stat that stays
+        answer = yield self.request("PROPPATCH", BOX + "c", body % b"two")
+        self.assertEqual(answer.code, 207)
+        values = yield self.listed_value()
+        return values
+
+    @defer.inlineCallbacks
+    def test_shared_mount_sees_the_change(self):
+        values = yield self.check(trust=False)
+        self.assertEqual(values, ["two"])
+
+    @defer.inlineCallbacks
+    def test_trusting_directory_times_would_not(self):
+        """Why: with directory times trusted (right on a local disk) the
+        same lag shows the old value."""
+        values = yield self.check(trust=True)
+        self.assertEqual(values, ["one"])
+
+
 class PoolBoundTests(unittest.TestCase):
     """A store that does not answer: the deadline and the queue bound answer 503."""
 
