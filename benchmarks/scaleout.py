@@ -166,9 +166,12 @@ def main():
             env = repo_env()
             local_data = os.path.join(work, "local-data")
             shared_data = os.path.join(mounts[0].point, "data")
-            for data in (local_data, shared_data):
+            # a box of its own for each target on the shared data root (load.py
+            # names its scratch collection by the time it starts)
+            for data, box in ((local_data, "box1"), (shared_data, "box1"), (shared_data, "box2"),
+                              (shared_data, "box3")):
                 subprocess.run([sys.executable, "-m", "personium_dav", "box", "create", "cell1",
-                                "box1", "--data", data], check=True, capture_output=True,
+                                box, "--data", data], check=True, capture_output=True,
                                env=env, cwd=REPO)
             ports = {"local1": start_server(work, "local1", local_data, cleanups)}
             for i, m in enumerate(mounts):
@@ -182,8 +185,8 @@ def main():
             tokens = {"local1": owner_auth(local_data, env), "jfs": owner_auth(shared_data, env)}
             targets = ["local1=http://127.0.0.1:%d/cell1/box1/" % ports["local1"],
                        "jfs1=http://127.0.0.1:%d/cell1/box1/" % ports["jfs-0"],
-                       "nginx2=%s/cell1/box1/" % proxies["nginx2"],
-                       "nginx3=%s/cell1/box1/" % proxies["nginx3"]]
+                       "nginx2=%s/cell1/box2/" % proxies["nginx2"],
+                       "nginx3=%s/cell1/box3/" % proxies["nginx3"]]
             os.environ["BENCH_AUTH_LOCAL1"] = tokens["local1"]
             for name in ("JFS1", "NGINX2", "NGINX3"):
                 os.environ["BENCH_AUTH_" + name] = tokens["jfs"]

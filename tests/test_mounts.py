@@ -11,7 +11,6 @@ from dataclasses import replace
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from personium_dav.config import Config
 from personium_dav.dav.errors import DavError
 from personium_dav.ops.pools import Pools
 from personium_dav.store import layout, mounts, tree

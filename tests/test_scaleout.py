@@ -33,9 +33,10 @@ from twisted.internet import defer
 from twisted.trial import unittest
 
 from .support import cluster, hardening
-from .support.realserver import RealServer, cliEnv, freePort
+from .support.realserver import RealServer, freePort
 from .support.storm import BOX, SHARED, Storm, StormChecks
-from .test_litmus import LITMUS_TIMEOUT, RECIPE_DATA, RECIPE_PORT, SUITES, parse, recipe, run_shell
+from .support.litmus import (LITMUS_TIMEOUT, RECIPE_DATA, RECIPE_PORT, SUITES, parse, recipe,
+                             run_shell)
 
 HOSTS = 3
 CLIENTS = 6

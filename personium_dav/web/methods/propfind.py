@@ -170,13 +170,15 @@ def render(resource, request):
     conds.check(info)
     answer = _answer
     if ctx.server.store.shared and (level == 0 or not info.is_collection):
-        # Depth 0 reads the lock table: on a shared mount, in a thread
-        def answer(*args):
-            return ctx.server.pools.reads(_answer, *args)
+        answer = _threaded  # Depth 0 reads the lock table: on a shared mount, in a thread
     if conds.if_lists:
         return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
             lambda _: answer(ctx, info, level, kind, keys))
     return answer(ctx, info, level, kind, keys)
+
+
+def _threaded(ctx, *args):
+    return ctx.server.pools.reads(_answer, ctx, *args)
 
 
 def _answer(ctx, info, level, kind, keys):
