@@ -34,7 +34,7 @@ from twisted.internet.testing import StringTransport  # noqa: E402
 from twisted.web.server import Site  # noqa: E402
 
 import ceiling  # noqa: E402
-from personium_dav import provision  # noqa: E402
+from personium_dav.store import provision  # noqa: E402
 from personium_dav.auth.tokens import TokenService, load_secret  # noqa: E402
 from personium_dav.config import Config  # noqa: E402
 from personium_dav.web.site import makeSite  # noqa: E402

@@ -135,6 +135,8 @@ def main():
     ap.add_argument("--loadgen-cpus", default="1")
     ap.add_argument("--calls", type=int, default=2000, help="rounds per call (0: skip)")
     ap.add_argument("--no-load", action="store_true")
+    ap.add_argument("--targets", default="local1,jfs1,nginx2,nginx3",
+                    help="which of local1, jfs1, nginx2, nginx3 to load")
     ap.add_argument("--tag", default="scaleout")
     a = ap.parse_args()
     lacking = cluster.missing()
@@ -190,6 +192,8 @@ def main():
             os.environ["BENCH_AUTH_LOCAL1"] = tokens["local1"]
             for name in ("JFS1", "NGINX2", "NGINX3"):
                 os.environ["BENCH_AUTH_" + name] = tokens["jfs"]
+            wanted = a.targets.split(",")
+            targets = [t for t in targets if t.partition("=")[0] in wanted]
             raw, jpath, mpath = load.main([
                 "--duration", str(a.duration), "--runs", str(a.runs), "--conns", a.conns,
                 "--scenarios", a.scenarios, "--no-scaling", "--members-levels", "1000",
