@@ -47,12 +47,13 @@ STORE_TIMEOUT = "4"  # seconds: the Redis outage is answered 503 this soon
 def server_args(data, port, access_log):
     """The recipe's server line, as RealServer's extra arguments."""
     line = cluster.fill(cluster.recipe()["recipe-server"], data=data, port=port,
-                        address="127.0.0.1", accesslog=access_log).split()
+                        address="127.0.0.1", node="host%d" % port,
+                        accesslog=access_log).split()
     args = line[line.index("personium-dav") + 1:]
     for option in ("--data", "--listen"):  # RealServer gives these
         at = args.index(option)
         del args[at:at + 2]
-    return args + ["--store-timeout", STORE_TIMEOUT, "--node-name", "host%d" % port]
+    return args + ["--store-timeout", STORE_TIMEOUT]
 
 
 class ClusterCase(StormChecks, unittest.TestCase):
@@ -101,7 +102,8 @@ class RecipeTests(unittest.TestCase):
         for line in ("proxy_set_header Host $http_host;", "proxy_next_upstream off;",
                      "server 127.0.0.1:8081;"):
             self.assertIn(line, nginx)
-        self.assertIn("--access-log", blocks["recipe-server"])
+        for option in ("--access-log", "--node-name"):
+            self.assertIn(option, blocks["recipe-server"])
 
 
 class RefusalTests(ClusterCase):
