@@ -316,6 +316,44 @@ class SharedResolutionTests(DavTestCase):
         self.server.store.shared = True
         self.server.store.tree.trust_dir_times = False
         self.server.store.tree.listings.trust_dir_times = False
+        self.server.auth.accounts.revalidated_in_threads = True
+        self.server.auth.tokens.owner_generation.revalidated_in_threads = True
+
+    @defer.inlineCallbacks
+    def test_no_stat_on_the_reactor(self):
+        """Authentication's files are read in the resolution's thread; the
+        reactor thread takes what it found."""
+        from twisted.python.threadable import isInIOThread
+        from personium_dav.auth import accounts, tokens
+
+        on_reactor = []
+        real = os.stat
+
+        watched = (accounts.ACCOUNTS, tokens.OWNER_GENERATION)
+
+        def stat(path, *args, **kwargs):
+            if isInIOThread() and str(path).endswith(watched):
+                on_reactor.append(path)
+            return real(path, *args, **kwargs)
+
+        self.patch(os, "stat", stat)
+        for method, path in (("PUT", BOX + "a.txt"), ("GET", BOX + "a.txt"),
+                             ("PROPFIND", BOX)):
+            answer = yield self.request(method, path, b"x" if method == "PUT" else b"",
+                                        {"Depth": "1"})
+            self.assertIn(answer.code, (200, 201, 207))
+        self.assertEqual(on_reactor, [])
+
+    @defer.inlineCallbacks
+    def test_revocation_seen_at_the_next_request(self):
+        answer = yield self.request("PROPFIND", BOX, None, {"Depth": "0"})
+        self.assertEqual(answer.code, 207)
+        # another host revokes every owner token (a new owner generation)
+        from personium_dav.auth.tokens import OwnerGeneration
+
+        OwnerGeneration(self.server.store.root).raise_()
+        answer = yield self.request("PROPFIND", BOX, None, {"Depth": "0"})
+        self.assertEqual(answer.code, 401)
 
     @defer.inlineCallbacks
     def test_same_answers(self):

@@ -97,6 +97,9 @@ class DavRoot(Resource):
         tree = self.server.store.tree
         if not CELL_NAME.match(cell) or not tree.cell_exists(cell):
             return Unknown(st, DavError("PR404-DV-0003"))
+        if not inline and self.server.store.shared:
+            # authentication will read these on the reactor thread: read them here
+            self.server.auth.revalidate(cell)
         if len(names) == 1:
             return Unknown(st, DavError("PR404-MC-0001"))
         if names[1] == TOKEN and len(names) == 2:

@@ -31,7 +31,7 @@ class Server:
         root = os.path.abspath(data_root)
         # the mount is judged before anything is written there (the secret)
         mount = mounts.check(root, config.shared_mount_consistent)
-        self.auth = Auth(root, config, checker=checker, policy=policy)
+        self.auth = Auth(root, config, checker=checker, policy=policy, shared=mount.shared)
         self.store = Store(root, config, self.auth.policy, mount=mount)
         self.store.recover()
         self.pools = Pools(reactor=reactor, deadline=config.store_timeout)
