@@ -361,7 +361,7 @@ class ThreeHostTests(ClusterCase):
         yield cluster.until(writes_everywhere, 90, "writes on every host after Redis is back")
         back = time.monotonic() - back
         yield self.settle(clients)
-        yield hardening.sleep(2)  # a write answered 503 may still land: let it
+        yield hardening.sleep(5)  # a write answered 503 may still land: let it
 
         @defer.inlineCallbacks
         def probes_deleted():
