@@ -108,7 +108,9 @@ def parse(text):
         if len(fields) < sep + 3:
             continue
         fstype, source = fields[sep + 1], _unescape(fields[sep + 2])
-        options = fields[5].split(",") + (fields[sep + 3].split(",") if len(fields) > sep + 3 else [])
+        options = fields[5].split(",")
+        if len(fields) > sep + 3:
+            options += fields[sep + 3].split(",")
         mounts.append(Mount(_unescape(fields[4]), fstype, source, tuple(options)))
     return mounts
 

