@@ -372,6 +372,28 @@ class SharedResolutionTests(DavTestCase):
         self.assertEqual(answer.code, 404)
 
     @defer.inlineCallbacks
+    def test_large_files_read_in_threads(self):
+        """A body over 64 KiB is read chunk by chunk in the reads pool: the
+        same bytes, whole or in a range."""
+        from personium_dav.web.methods import get
+
+        body = bytes(range(256)) * 3000  # 768,000 bytes: three chunks and a bit
+        self.patch(get.ThreadedFileProducer, "CHUNK", 250000)
+        answer = yield self.request("PUT", BOX + "big.bin", body)
+        self.assertEqual(answer.code, 201)
+        reads = []
+        real = get.ThreadedFileProducer._read
+        self.patch(get.ThreadedFileProducer, "_read",
+                   lambda producer, offset, size: reads.append(size) or real(
+                       producer, offset, size))
+        answer = yield self.request("GET", BOX + "big.bin")
+        self.assertEqual((answer.code, answer.body), (200, body))
+        self.assertEqual(reads, [250000, 250000, 250000, 18000])
+        answer = yield self.request("GET", BOX + "big.bin", None,
+                                    {"Range": "bytes=100000-600000"})
+        self.assertEqual((answer.code, answer.body), (206, body[100000:600001]))
+
+    @defer.inlineCallbacks
     def test_member_count_is_a_scan(self):
         """No count record is kept: every add counts the directory."""
         self.server.config = replace(self.server.config, max_members=2)
