@@ -119,6 +119,17 @@ class Config:
         "", "The server's public URL (scheme://host[:port]) when a proxy in front of it "
         "does not pass the client's Host: COPY and MOVE Destinations may name it.")
 
+    shared_mount_consistent: bool = setting(
+        False, "State that the data root's shared mount shows every host's changes at once "
+        "(no cache of names or attributes), where the server cannot check it itself.",
+        flag="shared-mount-consistent")
+    node_name: str = setting(
+        "", "This server's host among those sharing the data root (default: the host "
+        "name); on a shared mount it names the host's own log files.", str)
+    store_timeout: float = setting(
+        30.0, "Seconds a store operation may take before its request answers 503 "
+        "(a file system that does not answer).", positive_float)
+
     @property
     def rfc4918(self):
         return self.collection_semantics == "rfc4918"
@@ -131,3 +142,12 @@ def option_name(f):
 def options():
     """The fields of ``Config`` that have a command-line option."""
     return [f for f in fields(Config) if "help" in f.metadata]
+
+
+def node_of(config):
+    """The name of this host among those sharing a data root, safe in a file name."""
+    import re
+    import socket
+
+    name = config.node_name or socket.gethostname() or "node"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]

@@ -278,7 +278,7 @@ class Deadlines(unittest.TestCase):
 
         raw = yield hardening.in_thread(hold, 4)
         self.assertEqual(hardening.status_of(raw), 503, raw[:200])
-        self.assertIn(b"PR503-SV-0006", raw)
+        self.assertIn(b"PR503-SV-0008", raw)
         yield hardening.sleep(0.3)
         status = (yield self.http("OPTIONS", "/cell1/box1/")).code
         self.assertEqual(status, 200)  # the slots are back once those are closed

@@ -22,7 +22,7 @@ __all__ = ["Auth", "AccountStore", "AccountError", "AuthFailure",
 class Auth:
     """The envelope's state for one data root."""
 
-    def __init__(self, data_root, config=None, checker=None, policy=None):
+    def __init__(self, data_root, config=None, checker=None, policy=None, shared=False):
         config = config or Config()
         self.accounts = AccountStore(data_root, config.lockout_attempts,
                                      config.lockout_seconds, durable=config.durable)
@@ -35,6 +35,16 @@ class Auth:
         self.checker = checker if checker is not None else CredentialChecker(
             self.tokens, self.accounts, self.logins)
         self.policy = policy if policy is not None else AclPolicy()
+        # on a shared mount (docs/scale-out.md) a stat may block: the files
+        # authentication reads are revalidated by ``revalidate``, in a thread
+        self.accounts.revalidated_in_threads = shared
+        self.tokens.owner_generation.revalidated_in_threads = shared
+
+    def revalidate(self, cell):
+        """Read again (in a thread) what authenticating a request of
+        ``cell`` reads: its accounts and the owner generation."""
+        self.accounts.read(cell)
+        self.tokens.owner_generation.current()
 
     def _generation_of(self, cell, name):
         account = self.accounts.get(cell, name)

@@ -40,6 +40,7 @@ import time
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
+from twisted.python.threadable import isInIOThread
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from . import files
@@ -112,6 +113,11 @@ class AccountStore:
         self.hasher = hasher
         self.durable = durable
         self._cache = {}  # path -> (stat key, document)
+        # True on a shared mount (docs/scale-out.md): a call there may block,
+        # so the reactor thread takes the document as a thread last found it
+        # (each request's resolution reads it again in the reads pool first)
+        self.revalidated_in_threads = False
+        self._latest = {}  # path -> the document as last read
         self._verified = {}  # (cell, name, hash, hmac of password) -> True
         self._key = os.urandom(32)  # keys the cache of verified passwords
         self._lock = threading.Lock()
@@ -127,16 +133,23 @@ class AccountStore:
         file's stat key is unchanged (one ``stat`` a call). The same object
         is returned until the file changes; callers must not modify it."""
         path, _ = self._paths(cell)
+        if self.revalidated_in_threads and isInIOThread():
+            latest = self._latest.get(path)
+            if latest is not None:  # checked by this request's resolution, in a thread
+                return latest
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return _empty()
+            self._latest[path] = doc = _empty()
+            return doc
         key = files.stat_key(st)
         hit = self._cache.get(path)
         if hit is not None and hit[0] == key:
+            self._latest[path] = hit[1]
             return hit[1]
         doc = files.read_json(path, None) or _empty()
         self._cache[path] = (key, doc)
+        self._latest[path] = doc
         return doc
 
     def _change(self, cell, change):
@@ -152,6 +165,7 @@ class AccountStore:
             result = change(doc)
             files.write_json(path, doc, durable=self.durable)
             self._cache.pop(path, None)
+            self._latest.pop(path, None)
         return result
 
     # -- roles ----------------------------------------------------------------

@@ -22,6 +22,8 @@ import uuid
 
 import jwt
 
+from twisted.python.threadable import isInIOThread
+
 from . import files
 
 SECRET = ":secret"
@@ -77,18 +79,27 @@ class OwnerGeneration:
         self.path = os.path.join(root, OWNER_GENERATION)
         self.lock = os.path.join(root, SECRET + ".lock")
         self._cache = None  # (stat key, value)
+        # as AccountStore's: on a shared mount the reactor thread takes the
+        # value a thread last read (each request's resolution reads it first)
+        self.revalidated_in_threads = False
+        self._latest = ()  # (the value last read,), or () before the first
 
     def current(self):
+        if self.revalidated_in_threads and self._latest and isInIOThread():
+            return self._latest[0]
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
+            self._latest = (0,)
             return 0
         key = files.stat_key(st)
         hit = self._cache
         if hit is not None and hit[0] == key:
+            self._latest = (hit[1],)
             return hit[1]
         value = self._read()
         self._cache = (key, value)
+        self._latest = (value,)
         return value
 
     def _read(self):

@@ -56,7 +56,9 @@ MESSAGES = {
     "PR501-MC-0002": "Not implemented. [{0}].",
     "PR502-DV-0001": "Destination is not on this server [{0}].",  # this server's
     "PR503-SV-0005": "Operation is prohibited as one or more disks are almost full.",
-    "PR503-SV-0006": "Too many connections from one address.",  # this server's
+    "PR503-SV-0006": "Data store is unavailable. Retry later.",  # this server's
+    "PR503-SV-0007": "Data store did not answer in time. Retry later.",  # this server's
+    "PR503-SV-0008": "Too many connections from one address.",  # this server's
     "PR507-DV-0001": "The quota of the box would be exceeded.",  # this server's (box quota)
 }
 

@@ -1,6 +1,7 @@
 """The per-cell event log, in the Personium event-log CSV shape.
 
-One line per request, in ``DATA/{cell}/:log/events.log``:
+One line per request, in ``DATA/{cell}/:log/events.log`` (on a shared mount
+``events-{node}.log``, one per host: docs/scale-out.md):
 
     2024-05-01T12:00:00.123Z,[INFO ],"REQUESTKEY","false","","http://h/cell1/#me","davfile.create","personium-localcell:/box1/col/a.txt","201"
 
@@ -16,7 +17,7 @@ import functools
 import os
 import re
 
-from .logfiles import AppendLog
+from .logfiles import AppendLog, Background
 
 DIRECTORY = ":log"
 NAME = "events.log"
@@ -87,14 +88,20 @@ def object_of(box, names):
 class EventLog:
     """The event logs of every cell under a data root (files kept open)."""
 
-    def __init__(self, data_root, rotate_length=10 * 1024 * 1024, max_rotated=10):
+    def __init__(self, data_root, rotate_length=10 * 1024 * 1024, max_rotated=10,
+                 queued=False, node=None):
         self.root = os.path.abspath(data_root)
+        # on a shared mount each host writes a file of its own: appends from
+        # several hosts to one file overwrite each other there
+        self.name = NAME if node is None else "events-%s.log" % node
         self.rotate_length = rotate_length
         self.max_rotated = max_rotated
         self._files = {}
+        # queued (a shared mount): lines are written by a thread of their own
+        self._background = Background("personium-dav event log") if queued else None
 
     def path(self, cell):
-        return os.path.join(self.root, cell, DIRECTORY, NAME)
+        return os.path.join(self.root, cell, DIRECTORY, self.name)
 
     def _file(self, cell):
         """The open log of ``cell``; None when there is no such cell (checked
@@ -105,16 +112,26 @@ class EventLog:
                 return None
             directory = os.path.join(self.root, cell, DIRECTORY)
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            log = AppendLog(os.path.join(directory, NAME), self.rotate_length, self.max_rotated)
+            log = AppendLog(os.path.join(directory, self.name), self.rotate_length,
+                            self.max_rotated)
             self._files[cell] = log
         return log
 
     def write(self, cell, line):
+        if self._background is not None:
+            if cell:
+                self._background.call(self._write, cell, line)
+            return
+        self._write(cell, line)
+
+    def _write(self, cell, line):
         log = self._file(cell) if cell else None
         if log is not None:
             log.write(line + "\n")  # one write(2), O_APPEND: safe with --workers
 
     def close(self):
+        if self._background is not None:
+            self._background.close()
         for log in self._files.values():
             log.close()
         self._files.clear()

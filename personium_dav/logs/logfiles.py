@@ -8,9 +8,16 @@ process that finds the file over the limit renames it under an ``flock`` of
 the file, after checking that nobody rotated it first; the others notice the
 new file within a second and reopen it.
 """
+import errno
 import fcntl
 import os
+import queue
+import threading
 import time
+
+from twisted.logger import Logger
+
+_log = Logger()
 
 RECHECK = 1.0  # seconds between checks that the path still names our file
 
@@ -27,10 +34,13 @@ class AppendLog:
     def _open(self):
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self.mode)
         if self._fd is not None:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass  # a descriptor of a mount that is gone
         self._fd = fd
         st = os.fstat(fd)
-        self._inode, self.size = st.st_ino, st.st_size
+        self._inode, self.size = (st.st_dev, st.st_ino), st.st_size
         self._next_check = time.monotonic() + RECHECK
 
     def write(self, text):
@@ -38,7 +48,15 @@ class AppendLog:
         now = time.monotonic()
         if self.size >= self.rotate_length or now >= self._next_check:
             self._check(now)
-        os.write(self._fd, data)
+        try:
+            os.write(self._fd, data)
+        except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # a descriptor the file system no longer answers (a remounted
+            # shared mount): open the path again, once
+            self._open()
+            os.write(self._fd, data)
         self.size += len(data)
 
     def flush(self):
@@ -51,7 +69,7 @@ class AppendLog:
             st = os.stat(self.path)
         except FileNotFoundError:
             return self._open()
-        if st.st_ino != self._inode:
+        if (st.st_dev, st.st_ino) != self._inode:
             return self._open()
         self.size = st.st_size
         if self.size < self.rotate_length:
@@ -62,7 +80,8 @@ class AppendLog:
                 st = os.stat(self.path)
             except FileNotFoundError:
                 st = None
-            if st is not None and st.st_ino == self._inode and st.st_size >= self.rotate_length:
+            if (st is not None and (st.st_dev, st.st_ino) == self._inode
+                    and st.st_size >= self.rotate_length):
                 self._rotate()
                 # the new file exists before the lock is released, so a
                 # process that waited for the lock finds a file to stat
@@ -83,5 +102,51 @@ class AppendLog:
 
     def close(self):
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # a descriptor of a mount that is gone
+
+
+class Background:
+    """Calls made one after the other by a thread of its own, for log lines
+    on a shared mount: a write there may block for as long as the mount
+    does not answer, and must not block the reactor. At most ``limit``
+    calls wait; past that a call is dropped and counted (``dropped``)."""
+
+    def __init__(self, name, limit=10000):
+        self._queue = queue.Queue(limit)
+        self.dropped = 0
+        self.failed = 0
+        self._quiet_until = 0.0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, function, *args):
+        try:
+            self._queue.put_nowait((function, args))
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self):
+        while True:
+            function, args = self._queue.get()
+            if function is None:
+                return
+            try:
+                function(*args)
+            except Exception:
+                self.failed += 1
+                now = time.monotonic()
+                if now >= self._quiet_until:  # one report per 10 s, not one per line
+                    self._quiet_until = now + 10
+                    _log.failure("a background log write failed ({n} so far)", n=self.failed)
+
+    def close(self, timeout=2.0):
+        """Write what waits (for at most ``timeout`` seconds), then stop."""
+        try:
+            self._queue.put((None, ()), timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)

@@ -77,7 +77,10 @@ class Options(usage.Options):
         values = {}
         for f in config.options():
             name = config.option_name(f)
-            values[f.name] = (not self[name]) if f.metadata["flag"] else self[name]
+            if f.metadata["flag"]:  # given: the opposite of its default
+                values[f.name] = (not f.default) if self[name] else f.default
+            else:
+                values[f.name] = self[name]
         return config.Config(**values)
 
 
@@ -177,10 +180,24 @@ def makeService(options):
     """One strports listener per --listen, all serving one Site."""
     from personium_dav.web.site import makeSite
 
+    from personium_dav.store.mounts import UnsafeMount, check
+
     dataRoot = os.path.abspath(options["data"])
-    access = options["access-log"] or os.path.join(dataRoot, ACCESS_LOG)
-    site = makeSite(dataRoot, options.config(),
-                    access_log=None if access == "-" else os.path.abspath(access))
+    settings = options.config()
+    try:
+        shared = check(dataRoot, settings.shared_mount_consistent).shared
+        # on a shared mount each host has its own access log (docs/scale-out.md)
+        default = ACCESS_LOG if not shared else os.path.join(
+            ":log", "access-%s.log" % config.node_of(settings))
+        access = options["access-log"] or os.path.join(dataRoot, default)
+        site = makeSite(dataRoot, settings,
+                        access_log=None if access == "-" else os.path.abspath(access))
+    except UnsafeMount as refusal:  # a message, not a traceback (docs/scale-out.md)
+        raise SystemExit("personium-dav: refusing to start: %s" % refusal)
+    server = site.resource.server
+    log.info("personium-dav: data root on {how} ({fstype} at {point})",
+             how=server.store.mount.how, fstype=server.store.mount.mount.fstype,
+             point=server.store.mount.mount.point)
     top = PersoniumService(dataRoot, options["listen"])
     from personium_dav.ops import workers
 

@@ -24,14 +24,17 @@ after the other. All of it blocks: callers run it in a thread pool.
 import contextlib
 import mimetypes
 import os
+import threading
 from dataclasses import dataclass, replace
+
+from twisted.logger import Logger
 
 from ..auth.privileges import ACL_KEY, Target, acls_of
 from ..dav import kinds
 from ..dav.conditions import NONE, SELF
 from ..dav.errors import DavError
 from ..dav.names import is_valid_name
-from . import layout
+from . import layout, mounts
 from .journal import Journal, remove
 from .locks import Lock, LockTable, new_token
 from .owners import Owner
@@ -41,6 +44,8 @@ from .tree import Gone, Tree, now_ms
 from .usage import Usage, file_bytes
 
 __all__ = ["Store", "Box", "Caller", "Done", "Miss"]
+
+_log = Logger()
 
 
 def lock_identity(principal):
@@ -85,12 +90,18 @@ class Store:
     """The boxes of one data root and what every operation shares: the
     tree, the lock tables, the journal, the privilege policy, the settings."""
 
-    def __init__(self, root, config, policy, clock=None):
+    def __init__(self, root, config, policy, clock=None, mount=None):
         self.config = config
         self.policy = policy
-        self.tree = Tree(root, config.durable)
+        # refused before anything is written on it (store/mounts.py)
+        self.mount = mount or mounts.check(root, config.shared_mount_consistent)
+        self.shared = self.mount.shared
+        self.tree = Tree(root, config.durable, trust_dir_times=not self.shared)
         self.tree.make_dirs()
         layout.check_xattrs(self.tree.root)
+        self.watch = mounts.RootWatch(self.tree.root, self.mount.mount.point, self.shared)
+        self._lost = False  # the root was unavailable at the last check
+        self._reclaiming = threading.Lock()
         self.owner = self.tree.owner = Owner(self.tree.root)
         self.locks = LockTable(self.tree.root, durable=config.durable,
                                **({"clock": clock} if clock else {}))
@@ -131,6 +142,36 @@ class Store:
                 yield  # the target's collection is gone: nothing to bring back
 
         return self.journal.recover(lock_box, lock_dir)
+
+    @property
+    def streams_bodies(self):
+        """Do PUT bodies stream into the data root as they arrive? Not on a
+        shared mount: there that is a file system call on the reactor thread,
+        which blocks it while the mount does not answer; the body is then
+        kept like any other and copied in by the store's thread."""
+        return not self.shared
+
+    def check_root(self):
+        """``mounts.Unavailable`` unless the data root is its mount now.
+        When the mount was lost and is back (a remount), this process claims
+        a new owner id: its claim on the old one went with the old mount,
+        and another server may sweep what the old id named (store/owners.py)."""
+        try:
+            probed = self.watch.check()
+        except mounts.Unavailable as e:
+            if not self._lost:
+                _log.error("personium-dav: data root unavailable: {why}", why=e)
+            self._lost = True
+            raise
+        if probed and not self.owner.held():
+            with self._reclaiming:
+                if not self.owner.held():
+                    old, self.owner = self.owner, Owner(self.tree.root)
+                    self.tree.owner = self.journal.owner = self.owner
+                    old.close()
+                    _log.info("personium-dav: data root back; owner {new} replaces {old}",
+                              new=self.owner.id, old=old.id)
+        self._lost = False
 
     def open_body(self):
         """(path, file) of a fresh temporary file for a body that streams in

@@ -16,6 +16,7 @@ the extended attribute ``user.pdav`` of the file itself, written before the
 file is renamed into place, so they change atomically with its bytes, and
 so does its id (``i``), which ties it to its entry in the sidecar.
 """
+import errno
 import hashlib
 import json
 import os
@@ -60,12 +61,23 @@ def is_bookkeeping(disk):
 _decode = json.JSONDecoder().decode  # json.loads minus its per-call set-up
 
 
+# getxattr errors that mean "no metadata here"; any other (EIO, ENOTCONN:
+# the file system failing) is raised, never read as a file without metadata
+# (which would show another version, type and ETag)
+_NO_META = frozenset((errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT,
+                      errno.ENOTDIR))
+
+
 def read_meta(path):
     """The ``user.pdav`` metadata of a file or directory ({} when absent)."""
     try:
         return _decode(os.getxattr(path, XATTR).decode("utf-8"))
-    except (OSError, ValueError):
+    except ValueError:
         return {}
+    except OSError as e:
+        if e.errno in _NO_META:
+            return {}
+        raise
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -14,7 +14,9 @@ A member's record is trusted while all of these hold:
   bumps its ctime, as does any other change of its bytes, size, mode, mtime
   or attributes, by anyone (no call sets a ctime); a subcollection's own
   state is its sidecar, replaced by a rename inside the directory, which
-  bumps the directory's ctime, as does setting its ``user.pdav``;
+  bumps the directory's ctime, as does setting its ``user.pdav`` (where
+  directory times may lag, a shared mount, a subcollection is checked by
+  its sidecar's own stat instead);
 * for a file, its entry in the collection's sidecar is the same ``Entry``
   object (entries are never mutated; a commit, or a re-read of a changed
   sidecar, makes new ones);
@@ -45,8 +47,11 @@ _Dir = collections.namedtuple("_Dir", "state names records listing")
 class Listings:
     """The members of the collections listed lately, per directory."""
 
-    def __init__(self, capacity=CAPACITY):
+    def __init__(self, capacity=CAPACITY, trust_dir_times=True):
         self.capacity = capacity
+        # False where a directory's ctime may lag its changes (a shared
+        # mount): a subcollection is then checked through its own sidecar
+        self.trust_dir_times = trust_dir_times
         self._dirs = collections.OrderedDict()  # directory -> _Dir, least recent first
         self._size = 0
         self._lock = threading.Lock()
@@ -84,8 +89,16 @@ class Listings:
                 if record is not None and record[0] == key and (
                         same or record[1] is _OWN
                         or record[1] is find(state, record[2].name, record[2].fid)):
-                    records.append(record)
-                    continue
+                    if (self.trust_dir_times or record[1] is not _OWN or record[2] is None
+                            or record[2].path is None):
+                        records.append(record)
+                        continue
+                    # its sidecar decides (``info`` hands back the same Info
+                    # while that sidecar is unchanged)
+                    again = info(os.path.join(directory, disk), record[2].name, st, state)
+                    if again is record[2]:
+                        records.append(record)
+                        continue
                 changed = True
                 record = _read(directory, disk, st, key, state, info)
                 if layout.settled(st, now):

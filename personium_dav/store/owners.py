@@ -32,6 +32,15 @@ class Owner:
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(self._fd, ("%s %d\n" % (socket.gethostname(), os.getpid())).encode())
 
+    def held(self):
+        """Is the claim still held? Not when its descriptor belongs to a
+        mount that died (a FUSE daemon gone: ENOTCONN), even once remounted."""
+        try:
+            os.fstat(self._fd)
+        except (OSError, TypeError):
+            return False
+        return True
+
     def owns(self, name):
         return name.startswith(self.id + ".")
 
@@ -43,7 +52,11 @@ class Owner:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
-            os.close(fd)
+            finally:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass  # a descriptor of a mount that is gone: the claim went with it
 
 
 def owner_of(name):

@@ -14,6 +14,7 @@ properties. Replacing a collection takes two renames and an intent record
 (store/journal.py).
 """
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -103,12 +104,16 @@ class Location:
 
 
 class Tree:
-    def __init__(self, root, durable=True, owner=None):
+    def __init__(self, root, durable=True, owner=None, trust_dir_times=True):
         self.root = os.path.abspath(root)
         self.durable = durable
         self.owner = owner  # store/owners.Owner: names this process's temporaries
+        # False on a shared mount (store/mounts.py), which may skip updating a
+        # directory's times (JuiceFS: within 100 ms of the last update): then
+        # no cache is keyed on them (the member count, a listing's subcollections)
+        self.trust_dir_times = trust_dir_times
         self.sidecars = Sidecars(durable)
-        self.listings = Listings()
+        self.listings = Listings(trust_dir_times=trust_dir_times)
         self.syncs = DirectorySyncs()
         # path -> (stat key, sidecar entry, Info) of a resource read in full:
         # while its lstat key and its entry (the same object: entries are
@@ -168,6 +173,16 @@ class Tree:
         return self.sidecars.read(directory, inline)
 
     def locate(self, box_dir, names, inline=False):
+        """``_walk``, once more after a stale file handle (a shared mount
+        whose entry another host replaced): a second ESTALE is raised."""
+        try:
+            return self._walk(box_dir, names, inline)
+        except OSError as e:
+            if e.errno != errno.ESTALE:
+                raise
+        return self._walk(box_dir, names, inline)
+
+    def _walk(self, box_dir, names, inline=False):
         """Walk ``names`` down from the box. On the way it keeps the dead
         properties of the box and of each resource it finds (``loc.chain``),
         so the privilege checks need no second walk. With ``inline`` it
@@ -261,7 +276,12 @@ class Tree:
 
     def members(self, directory):
         """Info of every member of a collection, sorted by name, from one
-        listing and the collection's sidecar."""
+        listing and the collection's sidecar (read again once after ESTALE)."""
+        try:
+            return self.listings.members(directory, self.sidecars.read(directory), self.info)
+        except OSError as e:
+            if e.errno != errno.ESTALE:
+                raise
         return self.listings.members(directory, self.sidecars.read(directory), self.info)
 
     def count_members(self, directory):
@@ -273,7 +293,12 @@ class Tree:
         must not read all of them. A writer that adds a member records the
         new count (``counted``); any other change moves the key (the kernel
         gives a directory a new ctime at every change made after its ctime
-        was read, even within one clock tick), and the next count scans."""
+        was read, even within one clock tick), and the next count scans.
+        Where directory times may lag (``trust_dir_times`` False) it always
+        scans."""
+        if not self.trust_dir_times:
+            with os.scandir(directory) as it:
+                return sum(1 for de in it if _is_member(de.name))
         key = _directory_key(directory)
         recorded = layout.read_count(directory)
         if recorded is not None and recorded[1] == key:
@@ -286,7 +311,8 @@ class Tree:
     def counted(self, directory, count):
         """Record ``count`` as the members of ``directory`` after the caller,
         still holding its lock, added one to the ``count_members`` it read."""
-        layout.write_count(directory, count, _directory_key(directory))
+        if self.trust_dir_times:
+            layout.write_count(directory, count, _directory_key(directory))
 
     def has_members(self, info):
         """For DELETE: a service collection counts only the files of its __src."""
@@ -593,13 +619,22 @@ def _is_foreign(path):
     directory (a symlink planted in the data root, a fifo, a socket)."""
     try:
         mode = os.lstat(path).st_mode
-    except OSError:
+    except _MISSING:
         return False
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+# what says "nothing there"; any other error (EIO, ENOTCONN: the file
+# system failing) is raised, never read as a missing cell, box or resource
+_MISSING = (FileNotFoundError, NotADirectoryError, PermissionError)
 
 
 def _is_real_dir(path):
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
+    except _MISSING:
         return False
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            return False
+        raise

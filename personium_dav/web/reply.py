@@ -8,6 +8,7 @@ from twisted.python import failure
 from twisted.web.server import NOT_DONE_YET
 
 from ..dav.errors import DavError
+from .pools import as_dav_error
 from .envelope import challenged, record
 from .state import state_of
 
@@ -120,10 +121,11 @@ def error_reply(error, st=None):
 
 
 def _fail(failure, request):
+    storage = as_dav_error(failure.value)  # a failing file system: 503, not 500
     if failure.check(Refusal):
         reply = failure.value.reply
-    elif failure.check(DavError):
-        reply = error_reply(failure.value, state_of(request))
+    elif failure.check(DavError) or storage is not None:
+        reply = error_reply(storage or failure.value, state_of(request))
     else:
         st = state_of(request)
         log.failure("unexpected failure on {method} {path} (request key {key})", failure,

@@ -20,7 +20,9 @@ header block is complete (``gotLength``):
   by the box API under its lock;
 * an accepted PUT body is written straight into a temporary file of the
   store (``Store.open_body``), which the box API renames into place: a
-  1 GiB upload is never in memory nor copied twice.
+  1 GiB upload is never in memory nor copied twice (on a shared mount,
+  where a file system call may block the reactor, the body is kept as
+  twisted.web keeps it and the store copies it in).
 
 ``DavChannel`` keeps the deadlines of slow clients, checked on the bytes as
 they arrive (no timer per request): a request's header block must be
@@ -190,7 +192,8 @@ class DavRequest(Request):
         """Where the body goes: a file of the store for a PUT, else memory
         (twisted.web's own choice)."""
         server = self.davServer
-        if method == b"PUT" and server is not None and length != 0:
+        if (method == b"PUT" and server is not None and length != 0
+                and server.store.streams_bodies):
             try:
                 self.bodyPath, self.content = server.store.open_body()
             except OSError:
@@ -321,7 +324,7 @@ class DavChannel(HTTPChannel):
             return
         self.admitted = site.admit(self.transport.getPeer())
         if not self.admitted:  # too many from this address: 503, closed
-            body = DavError("PR503-SV-0006").body()
+            body = DavError("PR503-SV-0008").body()
             self.transport.write(shims.response_head(503, b"Service Unavailable", {
                 b"Content-Type": b"application/json", b"Connection": b"close",
                 b"Content-Length": b"%d" % len(body)}) + body)

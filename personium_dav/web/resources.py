@@ -3,7 +3,8 @@
 ``DavRoot`` is the only resource in the twisted.web tree (a leaf): it walks
 the request path itself, asks the box API where it points (on the reactor
 thread when everything it needs is cached, in the ``reads`` pool when a
-sidecar must be parsed), and hands the request to a fresh resource of the
+sidecar must be parsed, and always there on a shared mount, where any call
+may block), and hands the request to a fresh resource of the
 right kind. Each kind lists the methods it takes (``dav.kinds``: the exact
 ``Allow``); anything else is 405 with ``Allow``, never twisted.web's bare
 501. Before a method runs, the caller is authenticated and checked for the
@@ -76,13 +77,15 @@ class DavRoot(Resource):
         if st.prechecked:  # resolved, authenticated and authorized before its body
             return st.prechecked.render(request)
         try:
+            if self.server.store.shared:  # a call there may block: never on the reactor
+                raise Miss()
             resource = self.resolve(request, st, inline=True)
         except Miss:  # a sidecar to parse: not on the reactor thread
             d = self.server.pools.reads(self.resolve, request, st)
             d.addCallbacks(lambda resource: resource.render(request),
                            lambda failure: respond(request, _raiser(failure.value)))
             return NOT_DONE_YET
-        except Exception as error:  # an unreadable sidecar, a disk error: JSON 500, logged
+        except Exception as error:  # an unreadable sidecar: JSON 500, logged; a failing disk: 503
             return respond(request, _raiser(error))
         return resource.render(request)
 
@@ -103,6 +106,9 @@ class DavRoot(Resource):
         return _accepted(st, resource, resource.precheck(request))
 
     def resolve(self, request, st, inline=False):
+        # the data root is the mount it was at start (store/mounts.py): a
+        # vanished mount is 503, never a 404 for every cell
+        self.server.store.check_root()
         segments = list(request.postpath)
         slash = bool(segments) and segments[-1] == b""
         if slash:
@@ -116,6 +122,9 @@ class DavRoot(Resource):
         store = self.server.store
         if not CELL_NAME.match(cell) or not store.cell_exists(cell):
             return Unknown(st, DavError("PR404-DV-0003"))
+        if not inline and self.server.store.shared:
+            # authentication will read these on the reactor thread: read them here
+            self.server.auth.revalidate(cell)
         if len(names) == 1:
             return Unknown(st, DavError("PR404-MC-0001"))
         if names[1] == TOKEN and len(names) == 2:

@@ -8,9 +8,10 @@ from twisted.web.server import Site
 
 from ..auth import Auth
 from ..auth.logins import is_trusted, parse_networks
-from ..config import Config
+from ..config import Config, node_of
 from ..logs.eventlog import EventLog
-from ..logs.logfiles import AppendLog
+from ..logs.logfiles import AppendLog, Background
+from ..store import mounts
 from .pools import Pools
 from ..store.box import Store
 from .envelope import Envelope, access_log_formatter
@@ -30,11 +31,17 @@ class Server:
     def __init__(self, data_root, config, checker=None, policy=None, reactor=None):
         self._config = config
         root = os.path.abspath(data_root)
-        self.auth = Auth(root, config, checker=checker, policy=policy)
-        self.store = Store(root, config, self.auth.policy)
+        # the mount is judged before anything is written there (the secret)
+        mount = mounts.check(root, config.shared_mount_consistent)
+        self.auth = Auth(root, config, checker=checker, policy=policy, shared=mount.shared)
+        self.store = Store(root, config, self.auth.policy, mount=mount)
         self.store.recover()
-        self.pools = Pools(reactor=reactor)
-        self.events = EventLog(root, config.event_log_size, config.event_log_files)
+        self.pools = Pools(reactor=reactor, deadline=config.store_timeout)
+        # on a shared mount a log line is written by a thread of its own: a
+        # write there may block while the mount does not answer
+        self.events = EventLog(root, config.event_log_size, config.event_log_files,
+                               queued=self.store.shared,
+                               node=node_of(config) if self.store.shared else None)
         self.envelope = Envelope(self.auth.checker, self.auth.policy, self.events)
         if reactor is None:
             from twisted.internet import reactor
@@ -87,13 +94,16 @@ class DavSite(Site):
     protocol = DavChannel
 
     def __init__(self, resource, access_log=None, rotate_length=10 * 1024 * 1024,
-                 max_rotated=10, config=None, **kwargs):
+                 max_rotated=10, config=None, queued=False, **kwargs):
         super().__init__(resource, **kwargs)
         self.config = config or Config()
         self.connections = {}  # client address -> open connections
         self._trusted = None
         self.accessLogPath = access_log
         self.accessLog = None
+        # a log on a shared mount is written by a thread of its own
+        self._queued = queued
+        self._background = None
         self._rotation = rotate_length, max_rotated
         self._second = self._stamp = None
 
@@ -128,9 +138,14 @@ class DavSite(Site):
         if self.accessLogPath and self.accessLog is None:
             os.makedirs(os.path.dirname(self.accessLogPath), mode=0o700, exist_ok=True)
             self.accessLog = AppendLog(self.accessLogPath, *self._rotation)
+            if self._queued:
+                self._background = Background("personium-dav access log")
 
     def stopFactory(self):
         super().stopFactory()
+        if self._background is not None:
+            self._background.close()
+            self._background = None
         if self.accessLog is not None:
             self.accessLog.close()
             self.accessLog = None
@@ -147,7 +162,11 @@ class DavSite(Site):
             second = int(self.reactor.seconds())
             if second != self._second:
                 self._second, self._stamp = second, datetimeToLogString(second)
-            self.accessLog.write(access_log_formatter(self._stamp, request) + "\n")
+            line = access_log_formatter(self._stamp, request) + "\n"
+            if self._background is not None:
+                self._background.call(self.accessLog.write, line)
+            else:
+                self.accessLog.write(line)
         except OSError:
             _log.failure("writing the access log failed")
 
@@ -161,6 +180,17 @@ def makeSite(data_root, config=None, checker=None, policy=None, access_log=None)
     it is None, where twisted.web sends them (the log of the process)."""
     config = config or Config()
     resource = makeResource(data_root, config, checker, policy)
+    queued = access_log is not None and _on_shared_mount(resource, access_log)
     return DavSite(resource, access_log, config.event_log_size, config.event_log_files,
-                   config=config, timeout=config.idle_timeout, requestFactory=requestFactoryFor(resource),
+                   config=config, queued=queued, timeout=config.idle_timeout,
+                   requestFactory=requestFactoryFor(resource),
                    logFormatter=access_log_formatter)
+
+
+def _on_shared_mount(resource, path):
+    """Is the log file ``path`` on the data root's shared mount?"""
+    store = resource.server.store
+    if not store.shared:
+        return False
+    point = store.mount.mount.point.rstrip("/") + "/"
+    return os.path.abspath(path).startswith(point)

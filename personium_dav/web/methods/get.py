@@ -67,10 +67,13 @@ def render_file(resource, request):
         conds.check(info, read=True)
     except NotModified:
         return Reply(304, headers=headers)
+    if ctx.server.store.shared:  # a read there may block: in a thread
+        return _checked(ctx, conds, lambda: ctx.server.pools.reads(
+            _file, ctx, request, conds, info, headers, True))
     return _checked(ctx, conds, lambda: _file(ctx, request, conds, info, headers))
 
 
-def _file(ctx, request, conds, info, headers):
+def _file(ctx, request, conds, info, headers, threaded=False):
     headers["Content-Type"] = info.content_type.encode("latin-1", "replace")
     status, start, length = 200, 0, info.size
     ranged = header(request, "range")
@@ -85,10 +88,14 @@ def _file(ctx, request, conds, info, headers):
     try:  # deleted or moved since the URL was resolved: as if it had been before
         if length <= SMALL:
             return Reply(status, ctx.api.content(info, start, length), headers)
-        f = ctx.api.open(info)
+        opened = ctx.api.open(info)
     except (FileNotFoundError, NotADirectoryError):
         raise not_found(ctx)
-    return Reply(status, headers=headers, stream=lambda req: _stream(req, f, status, start, length))
+    if threaded:  # opened here, in the thread, and read in threads too
+        return Reply(status, headers=headers, stream=lambda req: ThreadedFileProducer(
+            req, opened, start, length, ctx.server.pools.reads).start())
+    return Reply(status, headers=headers,
+                 stream=lambda req: _stream(req, opened, status, start, length))
 
 
 def _stream(request, f, status, start, length):
@@ -97,6 +104,77 @@ def _stream(request, f, status, start, length):
         SingleRangeStaticProducer(request, f, start, length).start()
     else:
         NoRangeStaticProducer(request, f).start()
+
+
+class ThreadedFileProducer:
+    """Writes ``length`` bytes of the open file ``f`` from ``start``, each
+    chunk read by ``run`` (the ``reads`` pool): on a shared mount a read may
+    block, which twisted.web's static producers would do on the reactor
+    thread. A push producer: it reads the next chunk once the last one is
+    written and the transport is not paused. The file stays open from the
+    first chunk to the last, so the answer is one version of the file even
+    if another request replaces it meanwhile."""
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, request, f, start, length, run):
+        self.request, self.f, self.run = request, f, run
+        self.offset, self.remaining = start, length
+        self.paused = self.busy = self.done = False
+
+    def start(self):
+        self.request.notifyFinish().addBoth(self._close)
+        self.request.registerProducer(self, True)
+        self._next()
+
+    def _read(self, offset, size):
+        self.f.seek(offset)
+        return self.f.read(size)
+
+    def _next(self):
+        if self.paused or self.busy or self.done:
+            return
+        if self.remaining <= 0:
+            self.done = True
+            self.request.unregisterProducer()
+            self.request.finish()
+            return
+        self.busy = True
+        d = self.run(self._read, self.offset, min(self.CHUNK, self.remaining))
+        d.addCallbacks(self._got, self._failed)
+
+    def _got(self, data):
+        self.busy = False
+        if self.done:
+            return
+        if not data:  # the file is shorter than its size said: cut the answer
+            return self._failed(None)
+        self.offset += len(data)
+        self.remaining -= len(data)
+        self.request.write(data)
+        self._next()
+
+    def _failed(self, failure):
+        """Too late for an error answer: the connection is closed."""
+        self.busy = False
+        if not self.done:
+            self.done = True
+            self.request.unregisterProducer()
+            self.request.loseConnection()
+
+    def pauseProducing(self):
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self._next()
+
+    def stopProducing(self):
+        self.done = True
+
+    def _close(self, _):
+        self.done = True
+        self.f.close()
 
 
 def render_collection(resource, request):

@@ -178,12 +178,20 @@ def render(resource, request):
                        % config.max_propfind_names)
     conds = preconditions(request, ctx)
     conds.check(info)
+    answer = _answer
+    if (ctx.server.store.shared or asked_space(kind, keys)) and (
+            level == 0 or not info.is_collection):
+        # Depth 0 reads the lock table: on a shared mount, in a thread; the
+        # quota figures read the disk: in a thread too
+        answer = _threaded
     if conds.if_lists:
         return ctx.server.pools.reads(ctx.api.check_if, conds, ctx.loc).addCallback(
-            lambda _: _answer(ctx, info, level, kind, keys))
-    if asked_space(kind, keys) and (level == 0 or not info.is_collection):
-        return ctx.server.pools.reads(_answer, ctx, info, level, kind, keys)  # reads the disk
-    return _answer(ctx, info, level, kind, keys)
+            lambda _: answer(ctx, info, level, kind, keys))
+    return answer(ctx, info, level, kind, keys)
+
+
+def _threaded(ctx, *args):
+    return ctx.server.pools.reads(_answer, ctx, *args)
 
 
 def asked_space(kind, keys):
