@@ -19,7 +19,7 @@ from ..dav.errors import DavError
 from ..dav.names import is_valid_name
 from ..store.props import Miss
 from ..store.provision import BOX_NAME, CELL_NAME
-from . import token_endpoint
+from . import service, token_endpoint
 from .envelope import ALL_METHODS
 from .methods import (acl, copymove, delete, get, lock, mkcol, options, propfind, proppatch,
                       put)
@@ -318,24 +318,37 @@ class BadName(Orphan):
 
 
 class ServiceExecution(DavResource):
-    """Below a service collection, outside __src: the engine's, not ours."""
+    """Below a service collection, outside __src: GET, POST, PUT and DELETE
+    (HEAD as GET) run a service script (web/service.py); every method needs
+    ``exec`` on the service collection first. With execution turned off
+    (``--script-workers 0``) every method is 501 ``PR501-MC-0002``."""
+
+    kind = "exec"
+    RUNS = ("GET", "POST", "PUT", "DELETE")
 
     def needs(self, method):
         # exec on the service collection, whose ACLs the resolution read
         return "exec", len(self.ctx.loc.chain) - 1
 
     def event_kind(self, method):
-        return "service"
-
-    def fallback(self, request):
-        raise DavError("PR501-MC-0002", "service execution")
+        return "exec" if method in self.RUNS else "service"
 
     def render(self, request):
-        return respond(request, self.guarded(request.method.decode("latin-1"),
-                                             self.execute))
+        method = request.method.decode("latin-1")
+        if method == "HEAD":
+            method = "GET"
+        if self.ctx.server.config.script_workers <= 0:
+            handler = _raiser(DavError("PR501-MC-0002", "service execution"))
+        elif method in self.RUNS:
+            handler = self.execute
+        elif method == "OPTIONS":
+            handler = self.render_OPTIONS
+        else:
+            handler = self.fallback
+        return respond(request, self.guarded(method, handler))
 
     def execute(self, request):
-        raise DavError("PR501-MC-0002", "service execution")
+        return service.execute(self, request)
 
 
 class TokenEndpoint(DavResource):
