@@ -103,11 +103,17 @@ class DavRoot(Resource):
             return Unknown(st, DavError("PR404-DV-0002", url))
         st.cell, st.box, st.names = cell, box, names[2:]
         spaces = self.server.config.rfc4918
-        for name in st.names[:-1]:
-            if not is_valid_name(name, spaces):
+        bad = next((i for i, name in enumerate(st.names) if not is_valid_name(name, spaces)),
+                   None)
+        if bad is not None:
+            loc = st.api.locate(st.names[:bad], inline)
+            if loc.service_exec or (loc.info is not None and loc.info.kind == "service"):
+                # below a service collection the path is the script's, whatever it holds
+                loc.names, loc.service_exec, st.loc = st.names, True, loc
+                return ServiceExecution(st)
+            if bad < len(st.names) - 1:
                 return Unknown(st, DavError("PR404-DV-0001", st.url(st.names, False)))
-        if st.names and not is_valid_name(st.names[-1], spaces):
-            st.loc = st.api.locate(st.names[:-1], inline)  # for the parent's privileges
+            st.loc = loc  # the parent's, for its privileges
             return BadName(st)
         st.loc = loc = st.api.locate(st.names, inline)
         if loc.foreign:  # a planted symlink: as if the name were invalid
@@ -337,7 +343,9 @@ class ServiceExecution(DavResource):
         method = request.method.decode("latin-1")
         if method == "HEAD":
             method = "GET"
-        if self.ctx.server.config.script_workers <= 0:
+        if method == "REPORT":
+            handler = _raiser(DavError("PR501-MC-0001"))
+        elif self.ctx.server.config.script_workers <= 0:
             handler = _raiser(DavError("PR501-MC-0002", "service execution"))
         elif method in self.RUNS:
             handler = self.execute
