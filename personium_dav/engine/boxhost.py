@@ -136,7 +136,10 @@ class BoxHost:
     # -- the ops ----------------------------------------------------------------
 
     def _run(self, principal, op, args):
-        cell = self._cell(args.get("cell"))
+        cell = args.get("cell")
+        if cell is None and args["as"]["as"] == "password":
+            cell = args["as"]["cellUrl"]  # the account's own cell
+        cell = self._cell(cell)
         if op == "cell":
             return {"name": cell, "url": self.call_.urls.cell(cell)}
         if op == "cell.getToken":

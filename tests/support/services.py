@@ -112,6 +112,7 @@ def _stop_current():
     cls, _current[0] = _current[0], None
     if cls is not None:
         cls.server.stop_blocking()
+        cls.finish()
 
 
 atexit.register(_stop_current)
@@ -176,6 +177,10 @@ class ServiceServer(unittest.TestCase):
                 for role in roles:
                     store.add_role(cell, role)
                 store.add_account(cell, name, password, roles)
+
+    @classmethod
+    def finish(cls):
+        """After the server stopped: release what ``prepare`` started."""
 
     @classmethod
     def scene(cls):
