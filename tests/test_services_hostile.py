@@ -8,7 +8,14 @@ import socket
 import threading
 import time
 
-from .support.services import BOX, ServiceServer, text_script
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from personium_dav.store import provision
+
+from .support.dav import SERVICE_MKCOL
+from .support.realserver import RealServer, ownerToken
+from .support.services import BOX, Client, ServiceServer, routes_xml, text_script
 
 HELLO = text_script('"hello"')
 E = "Server Error : "
@@ -238,3 +245,52 @@ class NoWorker(ServiceServer):
         while self.call("svc/hello").status != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         self.assertAnswer(self.call("svc/hello"), 200, "hello", "text/plain")
+
+
+class ServerKilled(unittest.TestCase):
+    """A server SIGKILLed while it has script workers: the workers end with
+    it (their pipe closes), and the next server on the data root removes the
+    folder the dead one kept its script bodies in."""
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_workers_end_and_their_folder_is_recovered(self):
+        data = os.path.abspath(self.mktemp())
+        provision.create_box(data, "cell1", "box1")
+        server = yield RealServer(self, data, "--script-workers", "2").start()
+        owner = Client(server.url, "Bearer " + ownerToken(data))
+        owner.ok(owner.request("MKCOL", BOX + "svc", SERVICE_MKCOL,
+                               {"Content-Type": "application/xml"}), 201)
+        owner.ok(owner.request("PUT", BOX + "svc/__src/hello.js", HELLO,
+                               {"Content-Type": "text/javascript"}), 201)
+        owner.ok(owner.request("PROPPATCH", BOX + "svc", routes_xml([("hello", "hello.js")]),
+                               {"Content-Type": "application/xml"}), 207)
+        owner.ok(owner.request("GET", BOX + "svc/hello"))
+        tmp = os.path.join(data, ":tmp")
+        (folder,) = [n for n in os.listdir(tmp) if n.endswith(".scripts")]
+        with open(os.path.join(tmp, folder, "script-in-flight.body"), "wb") as f:
+            f.write(b"a body on its way")
+        server.kill()
+        yield server.wait(10)
+
+        def workers_of_the_dead():
+            found = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        if folder.encode() in f.read():
+                            found.append(pid)
+                except OSError:
+                    pass
+            return found
+
+        deadline = time.monotonic() + 20
+        while workers_of_the_dead() and time.monotonic() < deadline:
+            yield task.deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual(workers_of_the_dead(), [])
+        self.assertIn(folder, os.listdir(tmp))
+        server = yield RealServer(self, data).start()
+        self.assertNotIn(folder, os.listdir(tmp))
+        owner = Client(server.url, owner.auth)
+        self.assertEqual(owner.request("GET", BOX + "svc/hello").body, b"hello")
