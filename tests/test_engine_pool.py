@@ -80,6 +80,21 @@ class Failures(PoolCase):
         self.assertEqual(status, 200)
 
     @defer.inlineCallbacks
+    def test_cancel_of_a_call_about_to_finish_keeps_its_worker(self):
+        """A dropped connection must not cost a cold start: the abandoned
+        call may finish (its answer dropped) and the worker serves on."""
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        d = self.run_js("function(r){ var end = Date.now() + 300; while (Date.now() < end) {}"
+                        " return {status: 200, headers: {}, body: ['late']}; }")
+        yield sleep(0.1)
+        d.cancel()
+        yield self.assertFailure(d, defer.CancelledError)
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        self.assertEqual(self.pool.worker_pids(), [pid])
+        self.assertEqual(self.listdir_tmp(), [])
+
+    @defer.inlineCallbacks
     def test_cancel_cancels_the_pending_p_call(self):
         host = SlowHost(3.0)
         d = self.run_js(SLOW_P, host)

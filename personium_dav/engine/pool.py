@@ -21,8 +21,11 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
   row with no worker alive, queued calls answer PR500-SC-0001 instead of
   waiting for nothing.
 * Cancelling the returned Deferred (a client that went away) dequeues a
-  waiting call, or kills the worker running it (and cancels its pending
-  ``_p`` call); the replacement is spawned as after a time-out.
+  waiting call; a running one is abandoned: its pending ``_p`` call is
+  cancelled, its answer will be dropped, and its worker is killed (then
+  replaced, as after a time-out) unless it finishes within
+  ``ABANDON_GRACE`` seconds. Killing at once would make every dropped
+  connection cost a cold start, however short its call.
 * Memory: ``memory_mib`` is QuickJS's own limit (the script may catch the
   error; uncaught it answers 503); ``RLIMIT_AS`` of the worker is the second
   fence, ``as_limit(memory_mib)`` below.
@@ -57,7 +60,8 @@ BOOT = ("import sys; sys.path.insert(0, %r); "
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 GIVE_UP_AFTER = 3  # start failures in a row with no worker alive
 STOP_GRACE = 2.0
-START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit  # seconds an idle worker has to exit at stop() before SIGKILL
+START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit
+ABANDON_GRACE = 1.0  # seconds a cancelled call may go on running before its worker is killed
 BODY_FILE = re.compile(r"script-[A-Za-z0-9_]+\.body\Z")
 MIB = 1024 * 1024
 # What a worker's address space needs besides the JS heap (measured: see
@@ -462,8 +466,18 @@ class ScriptPool:
             pending.cancel()
         w = call.worker
         if w is not None and w.call is call:
-            w.kill()
+            left = call.started + self.timeout - self.reactor.seconds()
+            call.deadline = self.reactor.callLater(max(0.0, min(ABANDON_GRACE, left)),
+                                                   self._abandoned, call)
         # not firing the Deferred: Deferred.cancel fails it with CancelledError
+
+    def _abandoned(self, call):
+        """A cancelled call still running after its grace: kill its worker."""
+        call.deadline = None
+        w = call.worker
+        if w is not None and w.call is call:
+            log.info("script {name}: abandoned by its client, stopped", name=call.job.name)
+            w.kill()
 
     # -- messages from workers -------------------------------------------------------
     def _message(self, w, msg, blob):
