@@ -88,6 +88,7 @@ class Echo(BaseHTTPRequestHandler):
 
 
 class Acting(ServiceServer):
+    script_timeout = 15  # a password check (argon2) counts in a call's time
     SERVICES = {"psvc": ("engine", ROUTES, SOURCES), "nosub": (None, ROUTES, SOURCES),
                 "ghost": ("ghost", ROUTES, SOURCES)}
     ACCOUNTS = {"cell1": {"alice": (ALICE[1], ["readers"]), "bob": (BOB[1], ["writers"]),
