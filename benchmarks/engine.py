@@ -143,12 +143,25 @@ def deploy(srv, check=True):
     return c
 
 
+def settle(a, srv, seconds=30):
+    """Wait until the server has all its script workers (wrk's end cuts the
+    calls in flight: a cut call running past its grace costs its worker)."""
+    end = time.monotonic() + seconds
+    while len(children(srv.pid)) < a.script_workers and time.monotonic() < end:
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
 def wrk(a, srv, client, scenario, conns):
     args = argparse.Namespace(loadgen_cpus=a.loadgen_cpus, timeout=30, max_requests=200000)
+    settle(a, srv)
+    workers = set(children(srv.pid))
     before = cpu_split(srv.pid)
     r = load.run_wrk(args, {"client": client}, client.base_path + SCENARIOS[scenario], "GET",
                      "-", "-", "static", conns, a.duration)
     after = cpu_split(srv.pid)
+    if set(children(srv.pid)) != workers:  # a worker was replaced: its CPU is unknown
+        after = (after[0], float("nan"))
     n = max(r["responses"], 1)
     return {"scenario": scenario, "conns": conns, "rps": r["rps_active"],
             "p50_ms": r["latency_us"]["p"]["50"] / 1000, "p99_ms": r["latency_us"]["p"]["99"] / 1000,
@@ -310,6 +323,9 @@ def main():
     ap.add_argument("--rate", type=float, default=100.0, help="calls a second (runaway)")
     ap.add_argument("--window", type=float, default=10.0, help="seconds (runaway)")
     ap.add_argument("--no-runaway", action="store_true")
+    ap.add_argument("--checkout", default="",
+                    help="serve this source tree instead of this one (an A/B of two commits; "
+                    "e.g. one unpacked by git archive)")
     ap.add_argument("--tag", default="")
     ap.add_argument("--phases", action="store_true", help="only the parts of a call, in process")
     ap.add_argument("--pool", action="store_true", help="only the pool, in process (no HTTP)")
@@ -322,12 +338,18 @@ def main():
         import engine_pool
 
         return engine_pool.main_of(a)
+    if a.checkout:
+        run.REPO = os.path.abspath(a.checkout)
+        out_checkout = run.REPO
+    else:
+        out_checkout = REPO
     if not shutil.which("wrk") or not shutil.which("taskset"):
         raise SystemExit("needs wrk (apt-get install wrk) and taskset")
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     os.makedirs(run.RUN_DIR, exist_ok=True)
     work = tempfile.mkdtemp(prefix="engine-%s-" % stamp, dir=run.RUN_DIR)
-    out = {"stamp": stamp, "argv": " ".join(sys.argv[1:]), "load": [], "machine": load.machine_facts()}
+    out = {"stamp": stamp, "argv": " ".join(sys.argv[1:]), "load": [], "checkout": out_checkout,
+           "machine": load.machine_facts()}
     srv = None
     try:
         srv = start(a, work, "mine")
@@ -351,7 +373,8 @@ def main():
         srv = None
         if a.cold:
             out["cold"] = cold_starts(a, work)
-        out["phases"] = phases()
+        if not a.checkout:
+            out["phases"] = phases()
     finally:
         if srv is not None:
             srv.stop()
@@ -382,7 +405,8 @@ def report(out, a):
         cells.setdefault((row["scenario"], row["conns"]), []).append(row)
 
     def med(rows, key):
-        return statistics.median(r[key] for r in rows)
+        values = [r[key] for r in rows if r[key] == r[key]]  # not NaN
+        return statistics.median(values) if values else float("nan")
 
     for (scenario, conns), rows in sorted(cells.items(), key=lambda k: (k[0][1], k[0][0] != "get", k[0][0])):
         base = cells.get(("get", conns))
