@@ -314,3 +314,25 @@ class Evaluation(ServiceServer):
         got = self.call("svc/jsgi")
         self.assertEqual((got.status, got.header("content-type"), got.json()),
                          (200, "application/json;charset=utf-8", {"a": 1}))
+
+
+class TwoProcesses(ServiceServer):
+    """--workers 2: each server process has a pool of its own."""
+
+    script_workers = 1
+    SERVICES = {"svc": (None, [("hello", "hello.js")], {"hello.js": HELLO})}
+
+    @classmethod
+    def server_args(cls):
+        return super().server_args() + ("--workers", "2")
+
+    def test_every_process_runs_its_own_workers(self):
+        for _ in range(20):  # fresh connections: the kernel spreads them
+            self.assertAnswer(self.call("svc/hello"), 200, "hello")
+        servers = {self.server.pid} | set(self.children_of(self.server.pid, b"personium_dav.ops.workers"))
+        self.assertEqual(len(servers), 2)
+        workers = {pid: parent for parent in servers
+                   for pid in self.children_of(parent, b"personium_dav.engine.worker")}
+        self.assertTrue(workers)
+        self.assertLessEqual(len(workers), 2)  # at most one per process
+        self.assertEqual(len(set(workers.values())), len(workers))

@@ -255,6 +255,11 @@ class ServiceServer(unittest.TestCase):
 
     def worker_pids(self):
         """The script workers of the server process."""
+        return self.children_of(self.server.pid, b"personium_dav.engine.worker")
+
+    @staticmethod
+    def children_of(parent, marker):
+        """PIDs whose parent is ``parent`` and whose command line holds ``marker``."""
         found = []
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
@@ -266,7 +271,7 @@ class ServiceServer(unittest.TestCase):
                     cmdline = f.read()
             except (OSError, IndexError, ValueError):
                 continue
-            if ppid == self.server.pid and b"personium_dav.engine.worker" in cmdline:
+            if ppid == parent and marker in cmdline:
                 found.append(int(pid))
         return found
 
