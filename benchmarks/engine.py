@@ -224,6 +224,7 @@ def runaway(a, srv, client):
     os.sched_setaffinity(0, [int(c) for c in a.loadgen_cpus.split(",")])
     rows = {}
     for label, path in (("without", None), ("with", spin)):
+        settle(a, srv)
         calls, spins = asyncio.run(steady(port, hello, srv.auth, a.rate, a.window, path))
         lat = [t for t, _ in calls]
         rows[label] = {"calls": len(calls), "bad": sum(s != 200 for _, s in calls),

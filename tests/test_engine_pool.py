@@ -95,6 +95,32 @@ class Failures(PoolCase):
         self.assertEqual(self.listdir_tmp(), [])
 
     @defer.inlineCallbacks
+    def test_a_long_call_yields_the_cpu(self):
+        """Past DEMOTE_AFTER a call's worker runs at nice 19; its priority
+        comes back after the call (or, where it may not, the worker retires)."""
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        base = os.getpriority(os.PRIO_PROCESS, pid)
+        d = self.answers("function(r){ var end = Date.now() + %d; while (Date.now() < end) {}"
+                         " return {status: 200, headers: {}, body: ['long']}; }"
+                         % int((poolmod.DEMOTE_AFTER + 0.6) * 1000))
+        yield until(lambda: os.getpriority(os.PRIO_PROCESS, pid) == poolmod.LOW_PRIORITY)
+        self.assertEqual((yield d), (200, "long"))
+        if os.getpriority(os.PRIO_PROCESS, pid) == base:  # allowed to raise it again
+            self.assertEqual(self.pool.worker_pids(), [pid])
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        # where the priority cannot be raised again, the worker retires
+        self.patch(self.pool, "_restore", lambda w: False)
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        d = self.answers("function(r){ var end = Date.now() + %d; while (Date.now() < end) {}"
+                         " return {status: 200, headers: {}, body: ['long']}; }"
+                         % int((poolmod.DEMOTE_AFTER + 0.3) * 1000))
+        self.assertEqual((yield d), (200, "long"))
+        yield until(lambda: self.pool.worker_pids() and pid not in self.pool.worker_pids())
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+
+    @defer.inlineCallbacks
     def test_cancel_cancels_the_pending_p_call(self):
         host = SlowHost(3.0)
         d = self.run_js(SLOW_P, host)

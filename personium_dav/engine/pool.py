@@ -26,6 +26,12 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
   replaced, as after a time-out) unless it finishes within
   ``ABANDON_GRACE`` seconds. Killing at once would make every dropped
   connection cost a cold start, however short its call.
+* CPU: a call still running after ``DEMOTE_AFTER`` seconds has its worker's
+  priority lowered to nice 19 for the rest of it, so a runaway script takes
+  only the CPU that the server and the short calls leave. When the call
+  ends the priority is restored; where the server may not raise a
+  priority again (no CAP_SYS_NICE), the worker retires instead (it exits
+  and a fresh one is spawned).
 * Memory: ``memory_mib`` is QuickJS's own limit (the script may catch the
   error; uncaught it answers 503); ``RLIMIT_AS`` of the worker is the second
   fence, ``as_limit(memory_mib)`` below.
@@ -62,6 +68,8 @@ GIVE_UP_AFTER = 3  # start failures in a row with no worker alive
 STOP_GRACE = 2.0
 START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit
 ABANDON_GRACE = 1.0  # seconds a cancelled call may go on running before its worker is killed
+DEMOTE_AFTER = 0.5  # seconds a call runs at the server's priority; then nice 19 (see above)
+LOW_PRIORITY = 19
 BODY_FILE = re.compile(r"script-[A-Za-z0-9_]+\.body\Z")
 MIB = 1024 * 1024
 # What a worker's address space needs besides the JS heap (measured: see
@@ -137,6 +145,7 @@ class _Call:
         self.done = False
         self.wait = None  # DelayedCall: how long it may queue
         self.deadline = None  # DelayedCall: how long it may run
+        self.demote = None  # DelayedCall: when its worker's priority is lowered
         self.pending = None  # Deferred of the _p call it waits for
         self.started = None
 
@@ -205,6 +214,7 @@ class _Worker(ProcessProtocol):
         self.pid = None
         self.spawned = None
         self.cold_start = None  # seconds from spawn to ready
+        self.demoted = False  # running at LOW_PRIORITY
         self.ended = defer.Deferred()
         self._err = b""
 
@@ -263,6 +273,7 @@ class ScriptPool:
         self.as_limit = as_limit(int(memory_mib))
         self.tmp = os.path.abspath(tmp_dir)
         self.python = python or sys.executable
+        self.priority = os.getpriority(os.PRIO_PROCESS, 0)  # the workers' (inherited)
         self.outbound = Outbound(http_allow, reactor)
         self._workers = set()
         self._idle = collections.deque()
@@ -419,6 +430,8 @@ class ScriptPool:
         w.call, call.worker = call, w
         call.started = self.reactor.seconds()
         call.deadline = self.reactor.callLater(self.timeout, self._expire, call)
+        if DEMOTE_AFTER < self.timeout:
+            call.demote = self.reactor.callLater(DEMOTE_AFTER, self._demote, call)
         msg = {"t": "job", "source": job.source, "name": job.name, "request": job.request()}
         blob = b""
         if job.body_path:
@@ -435,12 +448,42 @@ class ScriptPool:
         if w is not None:
             w.kill()
 
+    def _demote(self, call):
+        """A long call: its worker yields the CPU to everything else."""
+        call.demote = None
+        w = call.worker
+        if w is None or w.call is not call or w.dying:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, w.pid, LOW_PRIORITY)
+            w.demoted = True
+        except OSError:
+            pass
+
+    def _restore(self, w):
+        """After a demoted call: the worker's priority back, or False when
+        that is not allowed (then it must retire)."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, w.pid, self.priority)
+        except OSError:
+            return False
+        w.demoted = False
+        return True
+
+    def _retire(self, w):
+        """Let an idle worker exit (a fresh one is spawned when it has)."""
+        w.dying = True
+        try:
+            w.transport.closeChildFD(CHILD_IN)
+        except Exception:
+            w.kill()
+
     def _finish(self, call, res):
         """Fire the call's Deferred once, with ``res``; clean its timers."""
-        for dc in (call.wait, call.deadline):
+        for dc in (call.wait, call.deadline, call.demote):
             if dc is not None and dc.active():
                 dc.cancel()
-        call.wait = call.deadline = None
+        call.wait = call.deadline = call.demote = None
         if call.done:
             res.discard()
             return
@@ -454,9 +497,10 @@ class ScriptPool:
         if call.done:
             return
         call.done = True
-        for dc in (call.wait, call.deadline):
+        for dc in (call.wait, call.deadline, call.demote):
             if dc is not None and dc.active():
                 dc.cancel()
+        call.demote = None
         try:
             self._queue.remove(call)
         except ValueError:
@@ -492,6 +536,8 @@ class ScriptPool:
             self._host_call(w, w.call, msg.get("op"), msg.get("args"), blob)
         elif kind == "result" and w.call is not None:
             call, w.call = w.call, None
+            if w.demoted and not w.dying and not self._restore(w):
+                self._retire(w)
             if not w.dying:
                 self._idle.append(w)
             self._finish(call, self._result(msg, blob))
