@@ -196,8 +196,12 @@ async def steady(port, path, auth, rate, seconds, runaway_path=None):
 
     async def one(due):
         await asyncio.sleep(max(0.0, due - loop.time()))
-        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-        status = await _exchange(*conn, request)
+        try:
+            conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+            status = await _exchange(*conn, request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            out.append((loop.time() - due, 0))  # counted as not 200
+            return
         out.append((loop.time() - due, status))
         idle.append(conn)
 
