@@ -78,7 +78,7 @@ class BoxHost:
         self.events = server.events
         self.sources = server.sources
         self.config = server.config
-        self.call_ = call
+        self.context = call
         self._logins = {}  # (cell, user, password) -> Principal, within this call
 
     def call(self, op, args):
@@ -90,7 +90,7 @@ class BoxHost:
     # -- who acts -------------------------------------------------------------
 
     def _principal(self, acc):
-        kind, c = acc["as"], self.call_
+        kind, c = acc["as"], self.context
         if kind == "client":
             return c.principal
         if kind == "serviceSubject":
@@ -121,16 +121,16 @@ class BoxHost:
             .addCallbacks(passed, failed)
 
     def _cell(self, text):
-        cell = self.call_.cell if text is None else self.call_.urls.cell_of(text)
+        cell = self.context.cell if text is None else self.context.urls.cell_of(text)
         if cell is None or not CELL_NAME.match(cell) or not self.store.tree.cell_exists(cell):
             raise HostError(404, "Cell not found.")
         return cell
 
     def _box(self, cell, name):
-        box = self.call_.box if name is None else name
+        box = self.context.box if name is None else name
         if not BOX_NAME.match(box) or not self.store.tree.box_exists(cell, box):
             raise HostError(404, "Box not found at [%s]."
-                            % self.call_.urls.resource(cell, box, [], True))
+                            % self.context.urls.resource(cell, box, [], True))
         return box
 
     # -- the ops ----------------------------------------------------------------
@@ -141,7 +141,7 @@ class BoxHost:
             cell = args["as"]["cellUrl"]  # the account's own cell
         cell = self._cell(cell)
         if op == "cell":
-            return {"name": cell, "url": self.call_.urls.cell(cell)}
+            return {"name": cell, "url": self.context.urls.cell(cell)}
         if op == "cell.getToken":
             return self._token(principal)
         box = self._box(cell, args.get("box"))
@@ -172,7 +172,7 @@ class BoxHost:
         }
 
     def _require(self, name):
-        c = self.call_
+        c = self.context
         api = self.store.box(c.cell, c.box)
 
         def read(inline):
@@ -193,7 +193,7 @@ class BoxHost:
         """``work(api, caller, names, args)`` -> (value, status, kind) in the
         store's pool, and the event-log line of the request it stands for."""
         api = self.store.box(cell, box)
-        urls = self.call_.urls
+        urls = self.context.urls
         caller = Caller(principal, lambda n, collection: urls.resource(cell, box, n, collection))
         method = METHODS[args["op"]]
 
@@ -212,7 +212,7 @@ class BoxHost:
             .addCallbacks(done, failed)
 
     def _log(self, principal, cell, box, names, method, status, kind):
-        c = self.call_
+        c = self.context
         try:
             line = eventlog.format_line(
                 time.time(), status, c.key, eventlog.subject_of(principal, c.urls.cell),
@@ -226,7 +226,7 @@ class BoxHost:
     # each of these runs in the store's pool: (value, method, status, kind)
 
     def _dav_getString(self, api, caller, names, args):
-        _, data = api.read(caller, names, limit=self.call_.read_limit)
+        _, data = api.read(caller, names, limit=self.context.read_limit)
         return data, 200, "file"
 
     def _dav_put(self, api, caller, names, args):
