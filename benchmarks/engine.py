@@ -144,12 +144,14 @@ def deploy(srv, check=True):
 
 
 def settle(a, srv, seconds=30):
-    """Wait until the server has all its script workers (wrk's end cuts the
-    calls in flight: a cut call running past its grace costs its worker)."""
+    """Wait until the server has all its script workers again: wrk's end
+    cuts the calls in flight, and a cut call still running (or waiting for a
+    _p answer) after its 1 s grace costs its worker, then a cold start."""
+    time.sleep(1.5)
     end = time.monotonic() + seconds
     while len(children(srv.pid)) < a.script_workers and time.monotonic() < end:
         time.sleep(0.05)
-    time.sleep(0.3)
+    time.sleep(1.0)
 
 
 def wrk(a, srv, client, scenario, conns):
