@@ -122,12 +122,18 @@ class Failures(PoolCase):
 
     @defer.inlineCallbacks
     def test_cancel_cancels_the_pending_p_call(self):
+        """... and the script gets an error from it, so it can end within its
+        grace: the worker serves on."""
         host = SlowHost(3.0)
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
         d = self.run_js(SLOW_P, host)
         yield until(lambda: host.calls)
         d.cancel()
         yield self.assertFailure(d, defer.CancelledError)
         self.assertEqual(host.cancelled, 1)
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        self.assertEqual(self.pool.worker_pids(), [pid])
 
     @defer.inlineCallbacks
     def test_cancel_queued_call(self):

@@ -22,7 +22,8 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
   waiting for nothing.
 * Cancelling the returned Deferred (a client that went away) dequeues a
   waiting call; a running one is abandoned: its pending ``_p`` call is
-  cancelled, its answer will be dropped, and its worker is killed (then
+  cancelled (the script gets an error from it), its answer will be dropped,
+  and its worker is killed (then
   replaced, as after a time-out) unless it finishes within
   ``ABANDON_GRACE`` seconds. Killing at once would make every dropped
   connection cost a cold start, however short its call.
@@ -146,6 +147,7 @@ class _Call:
         self.wait = None  # DelayedCall: how long it may queue
         self.deadline = None  # DelayedCall: how long it may run
         self.demote = None  # DelayedCall: when its worker's priority is lowered
+        self.abandoned = False  # cancelled by its caller while running
         self.pending = None  # Deferred of the _p call it waits for
         self.started = None
 
@@ -505,10 +507,12 @@ class ScriptPool:
             self._queue.remove(call)
         except ValueError:
             pass
+        w = call.worker
+        if w is not None and w.call is call:
+            call.abandoned = True
         pending, call.pending = call.pending, None
         if pending is not None:
-            pending.cancel()
-        w = call.worker
+            pending.cancel()  # its errback answers the worker (an abandoned call)
         if w is not None and w.call is call:
             left = call.started + self.timeout - self.reactor.seconds()
             call.deadline = self.reactor.callLater(max(0.0, min(ABANDON_GRACE, left)),
@@ -597,6 +601,10 @@ class ScriptPool:
         def failed(f):
             call.pending = None
             if f.check(defer.CancelledError) and call.done:
+                if call.abandoned and w.call is call and not w.dying:
+                    # the script may end on its own within its grace
+                    w.framer.sendString(framing.encode({"t": "reply", "e": {
+                        "kind": "p", "code": 503, "message": "The call was abandoned."}}))
                 return None
             if f.check(HostError):
                 e = f.value
