@@ -185,10 +185,11 @@ async def _exchange(reader, writer, data):
     return int(head.split(b" ", 2)[1])
 
 
-async def steady(port, path, auth, rate, seconds, runaway_path=None):
+async def steady(port, path, auth, rate, seconds, runaway_path=None, again=True):
     """Open-loop calls of ``path`` at ``rate`` a second: [(latency from
-    when it was due, status)]; with ``runaway_path``, one call of it in
-    flight all along. Also the runaway's answers."""
+    when it was due, status)]; with ``runaway_path``, a call of it from the
+    start (and, ``again``, a new one as soon as each is answered: one in
+    flight all along). Also the runaway's answers."""
     loop = asyncio.get_running_loop()
     request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n\r\n"
                % (path, auth)).encode()
@@ -212,6 +213,8 @@ async def steady(port, path, auth, rate, seconds, runaway_path=None):
         data = request.replace(path.encode(), runaway_path.encode(), 1)
         while loop.time() < end:
             runaways.append(await _exchange(reader, writer, data))
+            if not again:
+                break
         writer.close()
 
     tasks = [asyncio.ensure_future(one(start + i / rate)) for i in range(int(rate * seconds))]
@@ -224,19 +227,30 @@ async def steady(port, path, auth, rate, seconds, runaway_path=None):
 
 
 def runaway(a, srv, client):
+    """Others' latency while one runaway runs into its limit (``--rounds``
+    times, a window of the time limit each), while runaways follow each
+    other all along (``--window`` s), and without any (both lengths)."""
     port = int(srv.url.split(":")[2].split("/")[0])
     hello = client.base_path + SCENARIOS["hello"]
     spin = client.base_path + "bench-svc/spin"
     os.sched_setaffinity(0, [int(c) for c in a.loadgen_cpus.split(",")])
     rows = {}
-    for label, path in (("without", None), ("with", spin)):
-        settle(a, srv)
-        calls, spins = asyncio.run(steady(port, hello, srv.auth, a.rate, a.window, path))
+    plans = (("without", None, True, a.rounds, a.script_timeout),
+             ("one", spin, False, a.rounds, a.script_timeout),
+             ("without, long", None, True, 1, a.window),
+             ("all along", spin, True, 1, a.window))
+    for label, path, again, rounds, seconds in plans:
+        calls, spins = [], []
+        for _ in range(rounds):
+            settle(a, srv)
+            got, answered = asyncio.run(steady(port, hello, srv.auth, a.rate, seconds, path, again))
+            calls += got
+            spins += answered
         lat = [t for t, _ in calls]
         rows[label] = {"calls": len(calls), "bad": sum(s != 200 for _, s in calls),
                        "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
                        "max_ms": max(lat) * 1000, "runaways": spins}
-        run.log("runaway", label, rows[label])
+        run.log("runaway", label, {k: v for k, v in rows[label].items() if k != "runaways"})
     os.sched_setaffinity(0, range(os.cpu_count()))
     return rows
 
@@ -328,7 +342,10 @@ def main():
     ap.add_argument("--loadgen-cpus", default="1")
     ap.add_argument("--cold", type=int, default=3, help="fresh servers for the cold start")
     ap.add_argument("--rate", type=float, default=100.0, help="calls a second (runaway)")
-    ap.add_argument("--window", type=float, default=10.0, help="seconds (runaway)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="runaways measured one at a time (each a window of the time limit)")
+    ap.add_argument("--window", type=float, default=10.0,
+                    help="seconds of runaways following each other")
     ap.add_argument("--no-runaway", action="store_true")
     ap.add_argument("--checkout", default="",
                     help="serve this source tree instead of this one (an A/B of two commits; "
@@ -424,14 +441,24 @@ def report(out, a):
     bad = sum(r["bad"] for r in out["load"])
     L += ["", "Non-2xx answers or socket errors: %d." % bad, ""]
     if out.get("runaway"):
-        w, o = out["runaway"]["with"], out["runaway"]["without"]
-        L += ["Runaway (hello at %s calls/s for %s s, latency from when each was due):" % (a.rate, a.window), "",
-              "| | calls | p50 ms | p99 ms | max ms | not 200 |", "|---|---|---|---|---|---|",
-              "| without | %d | %.2f | %.2f | %.1f | %d |" % (o["calls"], o["p50_ms"], o["p99_ms"], o["max_ms"], o["bad"]),
-              "| with a `while(true)` in flight all along | %d | %.2f | %.2f | %.1f | %d |"
-              % (w["calls"], w["p50_ms"], w["p99_ms"], w["max_ms"], w["bad"]),
-              "", "p99 with ÷ without: %.2f× (%d runaway calls, answered %s)."
-              % (w["p99_ms"] / o["p99_ms"], len(w["runaways"]), sorted(set(w["runaways"]))), ""]
+        r = out["runaway"]
+        L += ["Runaway: hello at %s calls/s, each timed from when it was due; %d windows of "
+              "the %s s time limit, each while one `while(true)` call runs into that limit "
+              "(started with the window), against the same windows without it; then %s s "
+              "while runaways follow each other (a new one as soon as the last is killed), "
+              "against %s s without:" % (a.rate, a.rounds, a.script_timeout, a.window, a.window), "",
+              "| | calls | p50 ms | p99 ms | max ms | not 200 |", "|---|---|---|---|---|---|"]
+        for label, text in (("without", "without"), ("one", "while one runaway runs into its limit"),
+                            ("without, long", "without (long window)"),
+                            ("all along", "runaways all along")):
+            row = r[label]
+            L.append("| %s | %d | %.2f | %.2f | %.1f | %d |" % (
+                text, row["calls"], row["p50_ms"], row["p99_ms"], row["max_ms"], row["bad"]))
+        L += ["", "p99 while one runaway runs ÷ without: %.2f×; runaways all along ÷ without: %.2f× "
+              "(runaways answered %s)." % (
+                  r["one"]["p99_ms"] / r["without"]["p99_ms"],
+                  r["all along"]["p99_ms"] / r["without, long"]["p99_ms"],
+                  sorted(set(r["one"]["runaways"] + r["all along"]["runaways"]))), ""]
     if out.get("cold"):
         L += ["Cold start (the first call of a fresh server: pool start, worker spawn to ready, the call): "
               + ", ".join("%.0f ms" % (t * 1000) for t in out["cold"])
