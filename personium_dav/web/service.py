@@ -38,7 +38,8 @@ MIB = 1024 * 1024
 
 @dataclass
 class Plan:
-    """What a call runs: the service, its route, the source's text."""
+    """What a call runs: the source (the route's ``src`` and its text), the
+    service's subject, and the names of the service collection."""
 
     subject: object
     src: str
