@@ -12,7 +12,7 @@ setup(
     packages=find_packages(exclude=["tests*"]) + ["twisted.plugins"],
     include_package_data=False,
     # the service engine's JS prelude is not a .py file: ship it by name
-    package_data={"personium_dav.engine": ["prelude.js"]},
+    package_data={"personium_dav.engine": ["prelude.js", "prelude_p.js"]},
     # quickjs-ng: the service-script engine (QuickJS); regex: route matching
     # with a time-out (engine/routes.py)
     # twisted: web/shims.py leans on twisted.web internals that these keep

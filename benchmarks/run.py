@@ -155,7 +155,7 @@ def popen(cmd, logpath, env=None, cwd=None):
         out.close()
 
 
-def start_mine(a, work, name, relaxed=False, workers=1, cpus=None):
+def start_mine(a, work, name, relaxed=False, workers=1, cpus=None, extra=()):
     data = os.path.join(work, name + "-data")
     os.makedirs(data)
     env = repo_env()
@@ -169,6 +169,7 @@ def start_mine(a, work, name, relaxed=False, workers=1, cpus=None):
         "--listen", f"tcp:{port}:interface=127.0.0.1"] + (["--relaxed"] if relaxed else [])
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    cmd += list(extra)
     logpath = os.path.join(work, name + ".log")
     proc = popen(cmd, logpath, env)
     srv = Server(name, f"http://127.0.0.1:{port}/cell1/box1/", proc, logpath, auth,

@@ -4,6 +4,7 @@ twistd options (ops/tap.py), the embedding API (``makeResource(...,
 config=Config(...))``) and every part of the server take them from here.
 docs/options.md lists them.
 """
+import os
 from dataclasses import dataclass, field, fields
 
 
@@ -129,6 +130,16 @@ class Config:
     store_timeout: float = setting(
         30.0, "Seconds a store operation may take before its request answers 503 "
         "(a file system that does not answer).", positive_float)
+    script_workers: int = setting(
+        os.cpu_count() or 1, "Worker processes running service scripts (default: the number "
+        "of cores); 0 turns service execution off.", whole)
+    script_timeout: float = setting(50.0, "Seconds one service script call may run.",
+                                    positive_float)
+    script_memory: int = setting(64, "MiB of JavaScript heap of one service script call.",
+                                 positive_int)
+    script_http_allow: tuple = setting(
+        (), "Comma-separated HOST[:PORT] that service scripts' HttpClient may reach "
+        "(default: none).", comma_list)
 
     @property
     def rfc4918(self):

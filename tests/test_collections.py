@@ -31,6 +31,8 @@ ALLOW = {  # ACL: docs/behaviour.md §9 (tests/test_acl.py)
     "null": {"OPTIONS", "PUT", "MKCOL", "LOCK"},  # LOCK makes an empty file (RFC 4918 §7.3)
     "null in src": {"OPTIONS", "PUT"},  # sources are made by PUT, with their type
     "orphan": {"OPTIONS"},
+    # below a service collection: calls of its scripts (tests/test_services_*.py)
+    "exec": {"OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE"},
 }
 
 
@@ -141,11 +143,21 @@ class ServiceCollectionTests(Scene):
 
     @defer.inlineCallbacks
     def test_service_execution(self):
-        for method in ("GET", "POST", "PUT", "DELETE", "MKCOL", "PROPFIND", "OPTIONS", "MOVE"):
-            for path in (SVC + "/hello", SVC + "/other/deeper", SVC + "/new.js"):
-                answer = yield self.request(method, path, b"", {"Depth": "0"})
-                self.assertError(answer, 501, "PR501-MC-0002",
-                                 "Not implemented. [service execution].")
+        """Below a service collection but __src: GET, POST, PUT, DELETE (HEAD
+        as GET) run the script a route names; nothing else does."""
+        for path in (SVC + "/hello", SVC + "/other/deeper", SVC + "/new.js"):
+            for method in ("MKCOL", "PROPFIND", "MOVE", "COPY", "PROPPATCH", "LOCK", "FROB"):
+                self.assertNotAllowed((yield self.request(method, path, b"", {"Depth": "0"})),
+                                      "exec")
+            answer = yield self.request("OPTIONS", path)
+            self.assertEqual((answer.code, allowed(answer)), (200, ALLOW["exec"]))
+        for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
+            answer = yield self.request(method, SVC + "/other/deeper")  # no route
+            self.assertEqual((answer.code, answer.header("content-type")), (404, "text/html"))
+            self.assertEqual(answer.body, b"" if method == "HEAD" else b"404 Not Found")
+        # hello.js is a function that returns nothing
+        answer = yield self.request("GET", SVC + "/hello")
+        self.assertEqual((answer.code, answer.body), (500, b"Server Error : not NativeObject"))
 
     @defer.inlineCallbacks
     def test_mkcol_or_move_into_a_service_collection(self):
@@ -155,6 +167,18 @@ class ServiceCollectionTests(Scene):
         self.assertError(answer, 400, "PR400-DV-0018",
                          "Prohibited to create collection under service source collection.")
         self.assertTrue((yield self.exists(BOX + "col")))
+
+
+class ExecutionOffTests(Scene):
+    config = Config(script_workers=0)
+
+    @defer.inlineCallbacks
+    def test_every_method_is_not_implemented(self):
+        for method in ("GET", "POST", "PUT", "DELETE", "MKCOL", "PROPFIND", "OPTIONS", "MOVE"):
+            for path in (SVC + "/hello", SVC + "/other/deeper", SVC + "/new.js"):
+                answer = yield self.request(method, path, b"", {"Depth": "0"})
+                self.assertError(answer, 501, "PR501-MC-0002",
+                                 "Not implemented. [service execution].")
 
 
 class SourceCollectionTests(Scene):
@@ -230,7 +254,7 @@ class MethodTableTests(Scene):
     PATHS = {
         "box": BOX, "collection": BOX + "col/", "service": SVC, "src": SRC + "/",
         "file": BOX + "top.txt", "null": BOX + "nothing", "null in src": SRC + "/new.js",
-        "orphan": BOX + "no/such",
+        "orphan": BOX + "no/such", "exec": SVC + "/run/x",
     }
 
     @defer.inlineCallbacks
@@ -250,8 +274,8 @@ class MethodTableTests(Scene):
 
     @defer.inlineCallbacks
     def test_unknown_methods(self):
-        for kind in ("box", "collection", "service", "src", "file"):
-            for method in ("FROB", "PATCH", "POST"):
+        for kind in ("box", "collection", "service", "src", "file", "exec"):
+            for method in ("FROB", "PATCH", "POST") if kind != "exec" else ("FROB", "PATCH"):
                 answer = yield self.request(method, self.PATHS[kind])
                 self.assertNotAllowed(answer, kind)
         # no LOCK where sources are made (they need PUT's Content-Type)

@@ -80,13 +80,60 @@ class Failures(PoolCase):
         self.assertEqual(status, 200)
 
     @defer.inlineCallbacks
+    def test_cancel_of_a_call_about_to_finish_keeps_its_worker(self):
+        """A dropped connection must not cost a cold start: the abandoned
+        call may finish (its answer dropped) and the worker serves on."""
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        d = self.run_js("function(r){ var end = Date.now() + 300; while (Date.now() < end) {}"
+                        " return {status: 200, headers: {}, body: ['late']}; }")
+        yield sleep(0.1)
+        d.cancel()
+        yield self.assertFailure(d, defer.CancelledError)
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        self.assertEqual(self.pool.worker_pids(), [pid])
+        self.assertEqual(self.listdir_tmp(), [])
+
+    @defer.inlineCallbacks
+    def test_a_long_call_yields_the_cpu(self):
+        """Past DEMOTE_AFTER a call's worker runs at nice 19; its priority
+        comes back after the call (or, where it may not, the worker retires)."""
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        base = os.getpriority(os.PRIO_PROCESS, pid)
+        d = self.answers("function(r){ var end = Date.now() + %d; while (Date.now() < end) {}"
+                         " return {status: 200, headers: {}, body: ['long']}; }"
+                         % int((poolmod.DEMOTE_AFTER + 0.6) * 1000))
+        yield until(lambda: os.getpriority(os.PRIO_PROCESS, pid) == poolmod.LOW_PRIORITY)
+        self.assertEqual((yield d), (200, "long"))
+        if os.getpriority(os.PRIO_PROCESS, pid) == base:  # allowed to raise it again
+            self.assertEqual(self.pool.worker_pids(), [pid])
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        # where the priority cannot be raised again, the worker retires
+        self.patch(self.pool, "_restore", lambda w: False)
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
+        d = self.answers("function(r){ var end = Date.now() + %d; while (Date.now() < end) {}"
+                         " return {status: 200, headers: {}, body: ['long']}; }"
+                         % int((poolmod.DEMOTE_AFTER + 0.3) * 1000))
+        self.assertEqual((yield d), (200, "long"))
+        yield until(lambda: self.pool.worker_pids() and pid not in self.pool.worker_pids())
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+
+    @defer.inlineCallbacks
     def test_cancel_cancels_the_pending_p_call(self):
+        """... and the script gets an error from it, so it can end within its
+        grace: the worker serves on."""
         host = SlowHost(60.0)  # never answers before the cancel, however loaded
+        yield self.answers(HELLO)
+        (pid,) = self.pool.worker_pids()
         d = self.run_js(SLOW_P, host)
         yield until(lambda: host.calls)
         d.cancel()
         yield self.assertFailure(d, defer.CancelledError)
         self.assertEqual(host.cancelled, 1)
+        self.assertEqual((yield self.answers(HELLO)), (200, "hello"))
+        self.assertEqual(self.pool.worker_pids(), [pid])
 
     @defer.inlineCallbacks
     def test_cancel_queued_call(self):

@@ -73,6 +73,21 @@ class OptionsTests(unittest.TestCase):
             max_xml_body=10, max_file_size=20, max_members=30, max_depth=4,
             collection_semantics="rfc4918", durable=False, idle_timeout=2.5))
 
+    def test_script_options(self):
+        config = self.parse().config()
+        self.assertEqual((config.script_workers, config.script_timeout, config.script_memory,
+                          config.script_http_allow), (os.cpu_count(), 50.0, 64, ()))
+        config = self.parse("--script-workers", "0", "--script-timeout", "2.5",
+                            "--script-memory", "128",
+                            "--script-http-allow", "api.example:8443, example.org").config()
+        self.assertEqual((config.script_workers, config.script_timeout, config.script_memory,
+                          config.script_http_allow),
+                         (0, 2.5, 128, ("api.example:8443", "example.org")))
+        for bad in (("--script-workers", "-1"), ("--script-timeout", "0"),
+                    ("--script-memory", "0"), ("--script-http-allow", "a.example:99999"),
+                    ("--script-http-allow", "http://x/")):
+            self.assertRaises(usage.UsageError, self.parse, *bad)
+
     def test_badSemantics(self):
         self.assertRaises(usage.UsageError, self.parse, "--collection-semantics", "posix")
 

@@ -180,7 +180,7 @@ class NoServerErrorTests(DavTestCase):
         def check(method, path, body, headers):
             seen.append(method)
             answer = self.call(method, path, body, headers)
-            # 501 is the documented answer (docs/behaviour.md) for service execution and REPORT, nothing else
+            # 501 is the answer for REPORT and for service execution turned off, nothing else
             if answer.code == 501:
                 self.assertIn(answer.json()["code"], ("PR501-MC-0001", "PR501-MC-0002"))
             else:

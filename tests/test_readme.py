@@ -40,7 +40,7 @@ class ReadmeWalkthrough(unittest.TestCase):
     def test_steps_parsed(self):
         with open(README, encoding="utf-8") as f:
             steps = walkthrough_steps(f.read())
-        self.assertEqual([s for _, s in steps], [201, 201, 207, 207, 200])
+        self.assertEqual([s for _, s in steps], [201, 201, 207, 207, 200, 200])
 
     @defer.inlineCallbacks
     def test_walkthrough_runs(self):
@@ -62,3 +62,7 @@ class ReadmeWalkthrough(unittest.TestCase):
         self.assertIn(b'<p:path name="sample" src="sample.js"/>', propfind)
         self.assertIn(b"/cell1/box1/svc/__src/", propfind)
         self.assertIn(b"function(request)", outputs[4])
+        # the service answers what its script returns
+        head, _, body = outputs[5].partition(b"\r\n\r\n")
+        self.assertEqual(body, b"hello")
+        self.assertIn(b"Content-Type: text/html", head)

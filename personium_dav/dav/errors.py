@@ -47,6 +47,7 @@ MESSAGES = {
     "PR412-DV-0002": 'Overwrite header is "F" and the destination URL is already mapped to a resource.',
     "PR412-DV-0003": "If header condition is not met.",  # this server's
     "PR413-DV-0001": "Request body is too large.",
+    "PR413-DV-0002": "File is too large to be read whole.",  # this server's (a script's read)
     "PR415-MC-0001": "Unsupported media type.",
     "PR416-DV-0001": "Requested range not satisfiable.",
     "PR423-DV-0001": "Resource is locked.",  # this server's (lock token not submitted)

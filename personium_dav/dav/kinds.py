@@ -16,6 +16,8 @@ METHODS = {
     "src": ("OPTIONS", "PROPFIND", "ACL") + _LOCKS,
     "file": ("OPTIONS", "GET", "HEAD", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "COPY",
              "MOVE", "ACL") + _LOCKS,
+    # below a service collection (but __src): a call of a service script
+    "exec": ("OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE"),
 }
 
 

@@ -37,11 +37,13 @@ dav.mkCol          (path is the new collection)                  None
 dav.getFileList    (path is the collection, "" = box)            list of str
 dav.getColList     (path is the collection)                      list of str
 dav.setProp        key, value                                    None
-dav.getProp        key                                           str
+dav.getProp        key                                           str, or None when
+                                                                 unset
 =================  ============================================  =====================
 
 ``http`` (HttpClient) never reaches the host: the pool makes it itself
-(``outbound.py``).
+(``outbound.py``). The server's host is ``boxhost.BoxHost``: the box API and
+the accounts, as the principal the script acts as.
 """
 
 

@@ -31,7 +31,8 @@ def parse_allow(items):
         if not item:
             continue
         parts = urlsplit("//" + item)
-        if not parts.hostname:
+        if (not parts.hostname or parts.path or parts.query or parts.fragment
+                or parts.username is not None or parts.netloc.endswith(":")):
             raise ValueError("not HOST[:PORT]: %r" % item)
         allowed.add((parts.hostname.lower(), parts.port))
     return allowed

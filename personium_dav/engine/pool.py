@@ -21,8 +21,18 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
   row with no worker alive, queued calls answer PR500-SC-0001 instead of
   waiting for nothing.
 * Cancelling the returned Deferred (a client that went away) dequeues a
-  waiting call, or kills the worker running it (and cancels its pending
-  ``_p`` call); the replacement is spawned as after a time-out.
+  waiting call; a running one is abandoned: its pending ``_p`` call is
+  cancelled (the script gets an error from it), its answer will be dropped,
+  and its worker is killed (then
+  replaced, as after a time-out) unless it finishes within
+  ``ABANDON_GRACE`` seconds. Killing at once would make every dropped
+  connection cost a cold start, however short its call.
+* CPU: a call still running after ``DEMOTE_AFTER`` seconds has its worker's
+  priority lowered to nice 19 for the rest of it, so a runaway script takes
+  only the CPU that the server and the short calls leave. When the call
+  ends the priority is restored; where the server may not raise a
+  priority again (no CAP_SYS_NICE), the worker retires instead (it exits
+  and a fresh one is spawned).
 * Memory: ``memory_mib`` is QuickJS's own limit (the script may catch the
   error; uncaught it answers 503); ``RLIMIT_AS`` of the worker is the second
   fence, ``as_limit(memory_mib)`` below.
@@ -57,7 +67,10 @@ BOOT = ("import sys; sys.path.insert(0, %r); "
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 GIVE_UP_AFTER = 3  # start failures in a row with no worker alive
 STOP_GRACE = 2.0
-START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit  # seconds an idle worker has to exit at stop() before SIGKILL
+START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit
+ABANDON_GRACE = 1.0  # seconds a cancelled call may go on running before its worker is killed
+DEMOTE_AFTER = 1.0  # seconds a call runs at the server's priority; then nice 19 (see above)
+LOW_PRIORITY = 19
 BODY_FILE = re.compile(r"script-[A-Za-z0-9_]+\.body\Z")
 MIB = 1024 * 1024
 # What a worker's address space needs besides the JS heap (measured: see
@@ -133,6 +146,8 @@ class _Call:
         self.done = False
         self.wait = None  # DelayedCall: how long it may queue
         self.deadline = None  # DelayedCall: how long it may run
+        self.demote = None  # DelayedCall: when its worker's priority is lowered
+        self.abandoned = False  # cancelled by its caller while running
         self.pending = None  # Deferred of the _p call it waits for
         self.started = None
 
@@ -201,6 +216,7 @@ class _Worker(ProcessProtocol):
         self.pid = None
         self.spawned = None
         self.cold_start = None  # seconds from spawn to ready
+        self.demoted = False  # running at LOW_PRIORITY
         self.ended = defer.Deferred()
         self._err = b""
 
@@ -259,6 +275,7 @@ class ScriptPool:
         self.as_limit = as_limit(int(memory_mib))
         self.tmp = os.path.abspath(tmp_dir)
         self.python = python or sys.executable
+        self.priority = os.getpriority(os.PRIO_PROCESS, 0)  # the workers' (inherited)
         self.outbound = Outbound(http_allow, reactor)
         self._workers = set()
         self._idle = collections.deque()
@@ -415,6 +432,8 @@ class ScriptPool:
         w.call, call.worker = call, w
         call.started = self.reactor.seconds()
         call.deadline = self.reactor.callLater(self.timeout, self._expire, call)
+        if DEMOTE_AFTER < self.timeout:
+            call.demote = self.reactor.callLater(DEMOTE_AFTER, self._demote, call)
         msg = {"t": "job", "source": job.source, "name": job.name, "request": job.request()}
         blob = b""
         if job.body_path:
@@ -431,12 +450,42 @@ class ScriptPool:
         if w is not None:
             w.kill()
 
+    def _demote(self, call):
+        """A long call: its worker yields the CPU to everything else."""
+        call.demote = None
+        w = call.worker
+        if w is None or w.call is not call or w.dying:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, w.pid, LOW_PRIORITY)
+            w.demoted = True
+        except OSError:
+            pass
+
+    def _restore(self, w):
+        """After a demoted call: the worker's priority back, or False when
+        that is not allowed (then it must retire)."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, w.pid, self.priority)
+        except OSError:
+            return False
+        w.demoted = False
+        return True
+
+    def _retire(self, w):
+        """Let an idle worker exit (a fresh one is spawned when it has)."""
+        w.dying = True
+        try:
+            w.transport.closeChildFD(CHILD_IN)
+        except Exception:
+            w.kill()
+
     def _finish(self, call, res):
         """Fire the call's Deferred once, with ``res``; clean its timers."""
-        for dc in (call.wait, call.deadline):
+        for dc in (call.wait, call.deadline, call.demote):
             if dc is not None and dc.active():
                 dc.cancel()
-        call.wait = call.deadline = None
+        call.wait = call.deadline = call.demote = None
         if call.done:
             res.discard()
             return
@@ -450,20 +499,33 @@ class ScriptPool:
         if call.done:
             return
         call.done = True
-        for dc in (call.wait, call.deadline):
+        for dc in (call.wait, call.deadline, call.demote):
             if dc is not None and dc.active():
                 dc.cancel()
+        call.demote = None
         try:
             self._queue.remove(call)
         except ValueError:
             pass
-        pending, call.pending = call.pending, None
-        if pending is not None:
-            pending.cancel()
         w = call.worker
         if w is not None and w.call is call:
-            w.kill()
+            call.abandoned = True
+        pending, call.pending = call.pending, None
+        if pending is not None:
+            pending.cancel()  # its errback answers the worker (an abandoned call)
+        if w is not None and w.call is call:
+            left = call.started + self.timeout - self.reactor.seconds()
+            call.deadline = self.reactor.callLater(max(0.0, min(ABANDON_GRACE, left)),
+                                                   self._abandoned, call)
         # not firing the Deferred: Deferred.cancel fails it with CancelledError
+
+    def _abandoned(self, call):
+        """A cancelled call still running after its grace: kill its worker."""
+        call.deadline = None
+        w = call.worker
+        if w is not None and w.call is call:
+            log.info("script {name}: abandoned by its client, stopped", name=call.job.name)
+            w.kill()
 
     # -- messages from workers -------------------------------------------------------
     def _message(self, w, msg, blob):
@@ -478,6 +540,8 @@ class ScriptPool:
             self._host_call(w, w.call, msg.get("op"), msg.get("args"), blob)
         elif kind == "result" and w.call is not None:
             call, w.call = w.call, None
+            if w.demoted and not w.dying and not self._restore(w):
+                self._retire(w)
             if not w.dying:
                 self._idle.append(w)
             self._finish(call, self._result(msg, blob))
@@ -537,6 +601,10 @@ class ScriptPool:
         def failed(f):
             call.pending = None
             if f.check(defer.CancelledError) and call.done:
+                if call.abandoned and w.call is call and not w.dying:
+                    # the script may end on its own within its grace
+                    w.framer.sendString(framing.encode({"t": "reply", "e": {
+                        "kind": "p", "code": 503, "message": "The call was abandoned."}}))
                 return None
             if f.check(HostError):
                 e = f.value

@@ -10,12 +10,22 @@
  * or Array.prototype changes nothing but its own answer. The objects handed
  * to scripts are frozen and keep their state in closures.
  *
+ * QuickJS compiles every function of a source when it evaluates it, and this
+ * file is compiled again for every call: so _p (prelude_p.js, the larger
+ * part, which a hello world never touches) is kept as text, taken off the
+ * global object like __host, and compiled when a script first reads _p or
+ * dc, or a _p call fails. It gets the intrinsics captured here, never the
+ * script's, and defines properties through descriptors without a prototype,
+ * so a script that polluted Object.prototype first cannot reach into it.
+ *
  * The file evaluates to the runner: runner(action, argJSON) -> outcomeJSON.
  */
 (function (global) {
     "use strict";
     var host = global.__host;
+    var pSource = global.__p_source;
     delete global.__host;
+    delete global.__p_source;
 
     var JSONparse = JSON.parse, JSONstringify = JSON.stringify;
     var apply = Reflect.apply, create = Object.create, freeze = Object.freeze;
@@ -38,43 +48,39 @@
     function own(o, k) { return apply(hasOwn, o, [k]); }
     function kindOf(v) { return apply(objectToString, v, []); }
     function dict() { return create(null); }
+    // a property descriptor that no Object.prototype.get/set/value can reach into
+    function desc(value, writable, enumerable, configurable) {
+        var d = dict();
+        d.value = value; d.writable = !!writable; d.enumerable = !!enumerable; d.configurable = !!configurable;
+        return d;
+    }
     // an array JSON.stringify serializes without consulting any toJSON a script planted
     function list() { var a = []; setPrototypeOf(a, null); return a; }
 
     // --- errors ----------------------------------------------------------
-    function PersoniumException(code, message) {
-        if (!(this instanceof PersoniumException)) {
-            return new PersoniumException(code, message);
-        }
-        if (arguments.length < 2) { // the reference's one-argument form
-            message = code;
-            code = 0;
-        }
-        defineProperty(this, "name", {value: "_p.PersoniumException", writable: true, enumerable: true, configurable: true});
-        defineProperty(this, "code", {value: code, writable: true, enumerable: true, configurable: true});
-        defineProperty(this, "message", {value: StringOf(message), writable: true, enumerable: true, configurable: true});
-    }
-    PersoniumException.prototype = create(ErrorCtor.prototype);
-    defineProperty(PersoniumException.prototype, "constructor", {value: PersoniumException});
-    defineProperty(PersoniumException.prototype, "name", {value: "_p.PersoniumException"});
-    freeze(PersoniumException.prototype);
-    freeze(PersoniumException);
-
     function engineError(code, message) {
         var e = new ErrorCtor(message);
-        defineProperty(e, "name", {value: "PersoniumEngineException", writable: true, configurable: true});
-        defineProperty(e, "code", {value: code, writable: true, enumerable: true, configurable: true});
+        defineProperty(e, "name", desc("PersoniumEngineException", true, false, true));
+        defineProperty(e, "code", desc(code, true, true, true));
         return e;
     }
 
-    function invalid() { return new PersoniumException(400, "Parameter Invalid"); }
+    // --- _p, compiled when first needed (prelude_p.js) ----------------------
+    var lazy = null;
+    var caps = dict();
+    function P() {
+        if (lazy === null) {
+            lazy = apply(geval(pSource), undefined, [caps]);
+        }
+        return lazy;
+    }
 
     // --- the one channel to Python ----------------------------------------
     function call(op, args) {
         var reply = JSONparse(host(op, JSONstringify(args)));
         var e = reply.e;
         if (e !== null) {
-            if (e.kind === "p") { throw new PersoniumException(e.code, e.message); }
+            if (e.kind === "p") { throw P().exception(e.code, e.message); }
             if (e.kind === "require") { throw engineError(e.code, e.message); }
             throw new ErrorCtor(e.message);
         }
@@ -85,7 +91,9 @@
     var streams = new WeakMap();
     var wmGet = WeakMap.prototype.get, wmSet = WeakMap.prototype.set;
     function makeStream(id) {
-        var s = freeze(create(null, {toString: {value: function () { return "[object PersoniumInputStream]"; }}}));
+        var s = create(null);
+        defineProperty(s, "toString", desc(function () { return "[object PersoniumInputStream]"; }));
+        freeze(s);
         apply(wmSet, streams, [s, id]);
         return s;
     }
@@ -95,198 +103,27 @@
     }
     function charsetOf(c) { return c === undefined || c === null ? "utf-8" : StringOf(c); }
 
-    // --- _p ----------------------------------------------------------------
-    function target(acc, cell, box, path) {
-        var a = dict();
-        a.as = acc; a.cell = cell; a.box = box; a.path = path;
-        return a;
-    }
-    function join(dir, name) {
-        if (typeof name !== "string" || name === "") { throw invalid(); }
-        return dir === "" ? name : dir + "/" + name;
-    }
+    // what prelude_p.js may use: the intrinsics as they were before any script
+    caps.call = call; caps.makeStream = makeStream; caps.streamId = streamId;
+    caps.charsetOf = charsetOf; caps.desc = desc; caps.dict = dict; caps.own = own;
+    caps.apply = apply; caps.create = create; caps.freeze = freeze;
+    caps.defineProperty = defineProperty; caps.keys = keys; caps.isArray = isArray;
+    caps.split = split; caps.StringOf = StringOf; caps.ErrorCtor = ErrorCtor;
+    caps.TypeErrorCtor = TypeErrorCtor;
+    freeze(caps);
 
-    // a box (dir "") or a collection below it
-    function makeDav(acc, cell, box, dir, extra) {
-        function args(path) { return target(acc, cell, box, path); }
-        var o = {
-            col: function (name) {
-                var path = join(dir, name);
-                var parts = apply(split, path, ["/"]);
-                var c = dict();
-                c.name = parts[parts.length - 1];
-                return makeDav(acc, cell, box, path, c);
-            },
-            getPath: function () { return "/" + dir; },
-            getString: function (path, charset) {
-                var a = args(join(dir, path));
-                a.charset = charsetOf(charset || undefined);
-                return call("dav.getString", a);
-            },
-            put: function (param, contentType, data, etag) {
-                var path, charset = "UTF-8";
-                if (typeof param === "string") {
-                    path = param;
-                } else if (param !== null && typeof param === "object" && param.path && param.contentType && param.data) {
-                    path = param.path; contentType = param.contentType; data = param.data;
-                    etag = param.etag; charset = param.charset ? StringOf(param.charset) : "UTF-8";
-                } else {
-                    throw invalid();
-                }
-                var a = args(join(dir, path));
-                a.contentType = StringOf(contentType);
-                a.charset = charset;
-                a.etag = etag ? StringOf(etag) : "*";
-                var sid = streamId(data);
-                if (sid !== undefined) { a.dataStream = sid; } else { a.data = StringOf(data); }
-                return call("dav.put", a);
-            },
-            del: function (path, etag) {
-                var a = args(join(dir, path));
-                a.etag = etag ? StringOf(etag) : "*";
-                call("dav.del", a);
-            },
-            mkCol: function (name) { call("dav.mkCol", args(join(dir, name))); },
-            getFileList: function () { return call("dav.getFileList", args(dir)); },
-            getColList: function () { return call("dav.getColList", args(dir)); },
-            setProp: function (key, value) {
-                var a = args(dir);
-                a.key = StringOf(key); a.value = StringOf(value);
-                call("dav.setProp", a);
-            },
-            getProp: function (key) {
-                var a = args(dir);
-                a.key = StringOf(key);
-                return call("dav.getProp", a);
-            }
+    // _p and dc: the same object, made at the first read of either
+    function lazyGlobal(name) {
+        var d = dict();
+        d.get = function () {
+            var value = P().p;
+            defineProperty(global, name, desc(value, true, true, true));
+            return value;
         };
-        if (extra) {
-            var ks = keys(extra);
-            for (var i = 0; i < ks.length; i++) { o[ks[i]] = extra[ks[i]]; }
-        }
-        return freeze(o);
+        d.set = function (value) { defineProperty(global, name, desc(value, true, true, true)); };
+        d.enumerable = true; d.configurable = true;
+        defineProperty(global, name, d);
     }
-
-    function makeCell(acc, cellArg) {
-        var a = dict();
-        a.as = acc; a.cell = cellArg;
-        var info = call("cell", a);
-        var name = info.name, url = info.url;
-        return freeze({
-            name: name,
-            getUrl: function () { return url; },
-            getToken: function () {
-                var t = dict();
-                t.as = acc; t.cell = cellArg;
-                return call("cell.getToken", t);
-            },
-            box: function (boxName) {
-                var b = dict();
-                b.as = acc; b.cell = cellArg;
-                b.box = boxName === undefined || boxName === null || boxName === "" ? null : StringOf(boxName);
-                var binfo = call("box", b);
-                var extra = dict();
-                extra.name = binfo.name; extra.schema = binfo.schema;
-                return makeDav(acc, cellArg, binfo.name, "", extra);
-            }
-        });
-    }
-
-    function makeAccessor(acc) {
-        return freeze({
-            cell: function (url) {
-                return makeCell(acc, typeof url === "string" && url !== "" ? url : null);
-            }
-        });
-    }
-
-    function as(param) {
-        var acc = dict();
-        if (param === "client" || param === "serviceSubject") {
-            acc.as = param;
-        } else if (param !== null && typeof param === "object" && typeof param.cellUrl === "string" &&
-                   typeof param.userId === "string" && typeof param.password === "string") {
-            acc.as = "password";
-            acc.cellUrl = param.cellUrl; acc.userId = param.userId; acc.password = param.password;
-        } else {
-            throw invalid();
-        }
-        return makeAccessor(freeze(acc));
-    }
-
-    function queryParse(queryString, charset) {
-        var query = {};
-        var cs = charsetOf(charset);
-        if (queryString === undefined || queryString === null || queryString === "") { return query; }
-        var params = apply(split, StringOf(queryString), ["&"]);
-        for (var i = 0; i < params.length; i++) {
-            if (params[i] === "") { continue; }
-            var kv = apply(split, params[i], ["="]);
-            var d = dict();
-            d.key = kv[0]; d.value = kv.length > 1 ? kv[1] : ""; d.charset = cs;
-            var pair = call("util.decodeQuery", d);
-            var key = pair[0], value = pair[1];
-            if (own(query, key)) {
-                var cur = query[key];
-                if (!isArray(cur)) { cur = [cur]; defineProperty(query, key, {value: cur, writable: true, enumerable: true, configurable: true}); }
-                cur[cur.length] = value;
-            } else {
-                defineProperty(query, key, {value: value, writable: true, enumerable: true, configurable: true});
-            }
-        }
-        return query;
-    }
-
-    function HttpClient() {
-        if (!(this instanceof HttpClient)) { throw new TypeErrorCtor("HttpClient must be called with new"); }
-    }
-    function http(method, url, headers, contentType, body, asStream) {
-        var a = dict();
-        a.method = method;
-        a.url = typeof url === "string" ? url : "";
-        var h = dict();
-        if (headers !== null && headers !== undefined && typeof headers === "object") {
-            var ks = keys(headers);
-            for (var i = 0; i < ks.length; i++) { h[ks[i]] = StringOf(headers[ks[i]]); }
-        }
-        a.headers = h;
-        a.asStream = asStream === true;
-        if (contentType !== undefined) {
-            a.contentType = contentType === null ? "" : StringOf(contentType);
-            var sid = streamId(body);
-            if (sid !== undefined) { a.bodyStream = sid; } else { a.body = body === undefined || body === null ? "" : StringOf(body); }
-        }
-        var r = call("http", a);
-        var out = {status: r.status, headers: r.headers, body: r.body};
-        if (r.stream !== undefined) { out.body = makeStream(r.stream); }
-        return out;
-    }
-    HttpClient.prototype.get = function (url, headers, respondsAsStream) {
-        return http("GET", url, headers, undefined, undefined, respondsAsStream);
-    };
-    HttpClient.prototype.post = function (url, headers, contentType, body) {
-        return http("POST", url, headers, contentType, body, false);
-    };
-    HttpClient.prototype.put = function (url, headers, contentType, body) {
-        return http("PUT", url, headers, contentType, body, false);
-    };
-    HttpClient.prototype.patch = function (url, headers, contentType, body) {
-        return http("PATCH", url, headers, contentType, body, false);
-    };
-    HttpClient.prototype["delete"] = function (url, headers) {
-        return http("DELETE", url, headers, undefined, undefined, false);
-    };
-    freeze(HttpClient.prototype);
-    freeze(HttpClient);
-
-    var util = freeze({queryParse: queryParse});
-    var _p = freeze({
-        as: as,
-        localbox: function () { return as("client").cell().box(); },
-        util: util,
-        PersoniumException: PersoniumException,
-        extension: freeze({HttpClient: HttpClient})
-    });
 
     // --- require -------------------------------------------------------------
     var requireDepth = 0;
@@ -327,8 +164,8 @@
         body: []
     };
 
-    global._p = _p;
-    global.dc = _p;
+    lazyGlobal("_p");
+    lazyGlobal("dc");
     global.require = require;
     global.JSGIResponse = JSGIResponse;
 

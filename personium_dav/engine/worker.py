@@ -9,12 +9,15 @@ written to the parent and the worker blocks on the ``reply``: a script is
 synchronous, and a blocking loop with no reactor is what lets the callback
 wait for the parent without deadlocking.
 
-Every job gets a fresh ``quickjs.Context`` (memory and stack limits set),
-evaluates ``prelude.js``, then the source as ``fn_jsgi = <source>`` in sloppy
-mode, calls it with the JSGI request and checks the answer in the order the
-contract gives. Nothing survives between jobs but the worker itself. The
-parent owns the wall-clock limit: it kills this process when a call runs out
-of time (the binding refuses Python callbacks under its own CPU time limit).
+Every job gets a fresh ``quickjs.Context`` (memory and stack limits set)
+in which ``prelude.js`` has been evaluated, then evaluates the source as
+``fn_jsgi = <source>`` in sloppy mode, calls it with the JSGI request and
+checks the answer in the order the contract gives. Nothing survives between
+jobs but the worker itself: a context serves one job and is dropped. The
+next job's context is made (and its prelude compiled, most of a small
+call's cost) while the worker waits, after it has answered. The parent owns
+the wall-clock limit: it kills this process when a call runs out of time
+(the binding refuses Python callbacks under its own CPU time limit).
 """
 import argparse
 import codecs
@@ -31,6 +34,7 @@ from . import framing
 MAX_RESPONSE = 1024 ** 3  # bytes of one response body
 STACK = 1024 * 1024  # bytes of JS stack (QuickJS's own guard, under the 8 MiB C stack)
 PRELUDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude.js")
+PRELUDE_P = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prelude_p.js")
 # Java charset names that Python does not know by that name
 CHARSET_ALIASES = {"windows-31j": "cp932", "ms932": "cp932", "x-sjis": "shift_jis",
                    "x-euc-jp": "euc_jp", "utf8": "utf-8"}
@@ -325,14 +329,14 @@ class Job:
         return out, blob
 
     # -- the run ---------------------------------------------------------------
-    def run(self, quickjs):
-        """-> (result message, body blob)."""
-        ctx = quickjs.Context()
-        ctx.set_memory_limit(self.conn.memory)
-        ctx.set_max_stack_size(STACK)
-        ctx.add_callable("__host", self.host)
+    def run(self, quickjs, prepared=None):
+        """-> (result message, body blob). ``prepared``: a fresh ``Prepared``
+        (made now when None)."""
         try:
-            runner = ctx.eval(self.conn.prelude)
+            if prepared is None:
+                prepared = Prepared(quickjs, self.conn)
+            prepared.job = self
+            runner = prepared.runner
             out = self._step(runner, "run", json.dumps({"source": self.source, "request": self.request}))
             if out.get("k") != "head":
                 return self._failed(out)
@@ -357,8 +361,6 @@ class Job:
                 return answer(503, "Script TimeOut")
             log("script engine failure: %s" % str(e).split("\n", 1)[0])
             return answer(500, "Server Error")
-        finally:
-            del ctx
 
     @staticmethod
     def _step(runner, action, arg):
@@ -417,6 +419,51 @@ class Job:
         return c
 
 
+class Prepared:
+    """A fresh context with its limits and the prelude, for ONE job: made
+    while the worker waits for that job, dropped after it is answered."""
+
+    def __init__(self, quickjs, conn):
+        self.slot = _Slot()  # the callback's way to the job (no cycle back to the context)
+        ctx = quickjs.Context()
+        ctx.set_memory_limit(conn.memory)
+        ctx.set_max_stack_size(STACK)
+        ctx.add_callable("__host", self.slot.host)
+        ctx.set("__p_source", conn.prelude_p)
+        self.runner = ctx.eval(conn.prelude)
+        self.ctx = ctx
+
+    @property
+    def job(self):
+        return self.slot.job
+
+    @job.setter
+    def job(self, job):
+        self.slot.job = job
+
+
+class _Slot:
+    __slots__ = ("job",)
+
+    def __init__(self):
+        self.job = None
+
+    def host(self, op, args_json):
+        if self.job is None:  # (the prelude calls nothing while it is evaluated)
+            return '{"e": {"kind": "p", "code": 500, "message": "Server Error"}, "v": null}'
+        return self.job.host(op, args_json)
+
+
+def prepare(quickjs, conn):
+    """The next job's ``Prepared``, or None when it cannot be made now (the
+    job then makes its own, and answers what that fails with)."""
+    try:
+        return Prepared(quickjs, conn)
+    except Exception as e:
+        log("cannot prepare a context: %s" % str(e).split("\n", 1)[0])
+        return None
+
+
 def answer(status, text):
     """An error answer as a result message (text/html, the contract's texts)."""
     return ({"t": "result", "status": status, "headers": [["Content-Type", "text/html"]]},
@@ -467,9 +514,9 @@ def response_charset(headers):
 class Connection:
     """The worker's side of the pipes, and its limits."""
 
-    def __init__(self, fd_in, fd_out, memory, tmp, prelude):
+    def __init__(self, fd_in, fd_out, memory, tmp, prelude, prelude_p=""):
         self.fd_in, self.fd_out = fd_in, fd_out
-        self.memory, self.tmp, self.prelude = memory, tmp, prelude
+        self.memory, self.tmp, self.prelude, self.prelude_p = memory, tmp, prelude, prelude_p
 
     def send(self, msg, blob=b""):
         framing.write_frame(self.fd_out, framing.encode(msg, blob))
@@ -521,7 +568,10 @@ def main(argv=None):
 
     with open(PRELUDE, encoding="utf-8") as f:
         prelude = f.read()
-    conn = Connection(a.fd_in, a.fd_out, a.memory, a.tmp, prelude)
+    with open(PRELUDE_P, encoding="utf-8") as f:
+        prelude_p = f.read()
+    conn = Connection(a.fd_in, a.fd_out, a.memory, a.tmp, prelude, prelude_p)
+    prepared = prepare(quickjs, conn)
     conn.send({"t": "ready"})
     while True:
         try:
@@ -532,7 +582,7 @@ def main(argv=None):
             log("unexpected message %r" % msg.get("t"))
             return 2
         try:
-            result, body = Job(conn, msg, blob).run(quickjs)
+            result, body = Job(conn, msg, blob).run(quickjs, prepared)
         except (SystemExit, EOFError, framing.FrameError, OSError) as e:
             log("lost the parent during a job: %s" % type(e).__name__)
             return 3
@@ -542,6 +592,9 @@ def main(argv=None):
             log("job failed:\n%s" % traceback.format_exc())
             result, body = answer(500, "Server Error")
         conn.send(result, body)
+        # the call's context goes only now, after its answer; then the next one
+        prepared = None
+        prepared = prepare(quickjs, conn)
 
 
 if __name__ == "__main__":

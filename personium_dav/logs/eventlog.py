@@ -70,13 +70,26 @@ KINDS = {"file": "davfile", "collection": "davcol", "box": "box",
 
 
 def event_type(kind, method, status):
-    """``davfile.create``, ``servicecol.proppatch``, ... for a request."""
+    """``davfile.create``, ``servicecol.proppatch``, ... for a request;
+    ``service.exec`` for a call of a service script (kind ``exec``)."""
+    if kind == "exec":
+        return "service.exec"
     prefix = KINDS.get(kind, kind or "dav")
     if method == "PUT":
         action = "create" if status == 201 else "update"
     else:
         action = ACTIONS.get(method, method.lower())
     return "%s.%s" % (prefix, action)
+
+
+def subject_of(principal, cell_url):
+    """Who acted: "" when anonymous, "owner", else the account's URL,
+    ``{CellURL}#{account}`` (``cell_url(cell)`` makes a cell's URL)."""
+    if principal is None or principal.anonymous:
+        return ""
+    if principal.owner:
+        return "owner"
+    return cell_url(principal.cell) + "#" + principal.subject
 
 
 def object_of(box, names):

@@ -71,6 +71,12 @@ class Options(usage.Options):
             parse_networks(self["trusted-proxy"])
         except ValueError as error:
             raise usage.UsageError(f"--trusted-proxy: {error}")
+        try:
+            from personium_dav.engine.outbound import parse_allow
+
+            parse_allow(self["script-http-allow"])
+        except ValueError as error:
+            raise usage.UsageError(f"--script-http-allow: {error}")
 
     def config(self):
         """The Config these options describe."""

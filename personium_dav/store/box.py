@@ -184,6 +184,15 @@ class Store:
         folder, name = os.path.split(path)
         return folder == os.path.dirname(self.tree.tmp_path()) and self.owner.owns(name)
 
+    def scripts_dir(self):
+        """This process's folder under ``:tmp`` for the bodies service
+        scripts exchange with their workers (made when missing). It is named
+        like every temporary of this process, so the recovery that follows
+        its death removes it whole."""
+        path = os.path.join(self.root, layout.TMP, self.owner.id + ".scripts")
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        return path
+
     def close(self):
         self.owner.close()
 
@@ -276,13 +285,16 @@ class Box:
         """A file object on a file's bytes, for a streamed answer."""
         return open(info.path, "rb")
 
-    def read(self, caller, names, conds=NONE):
-        """A file's Info and bytes, as ``_p``'s getString wants them."""
-        loc = self._existing(caller, names)
+    def read(self, caller, names, conds=NONE, limit=None):
+        """A file's Info and bytes, as ``_p``'s getString wants them; 413
+        ``PR413-DV-0002`` for a file larger than ``limit`` bytes."""
+        loc = self._existing(caller, self._names(names))
         self.require(caller.principal, "read", loc)
         if loc.info.kind != "file":
             raise kinds.refuse(loc.info.kind)
         conds.check(loc.info)
+        if limit is not None and loc.info.size > limit:
+            raise DavError("PR413-DV-0002")
         return loc.info, self.content(loc.info)
 
     def properties(self, caller, names):

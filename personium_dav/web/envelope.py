@@ -194,16 +194,7 @@ class Envelope:
         if self.events is None or not st.cell:
             return
         try:
-            principal = st.principal
-            if principal is None or principal.anonymous:
-                subject = ""
-            elif principal.owner:
-                subject = "owner"
-            else:
-                base = st.cell_url or ""
-                if principal.cell != st.cell:
-                    base = base.rsplit("/" + st.cell + "/", 1)[0] + "/" + principal.cell + "/"
-                subject = base + "#" + principal.subject
+            subject = eventlog.subject_of(st.principal, st.cell_url_of)
             method = request.method.decode("latin-1")
             line = eventlog.format_line(
                 time.time(), request.code, st.key, subject,

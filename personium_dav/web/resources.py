@@ -21,7 +21,7 @@ from ..dav.names import is_valid_name
 from ..store.box import denied
 from ..store.props import Miss
 from ..store.provision import BOX_NAME, CELL_NAME
-from . import token_endpoint
+from . import service, token_endpoint
 from .envelope import ALL_METHODS, override_method
 from .methods import (acl, copymove, delete, get, lock, mkcol, options, propfind, proppatch,
                       put)
@@ -137,11 +137,17 @@ class DavRoot(Resource):
             return Unknown(st, DavError("PR404-DV-0002", url))
         st.cell, st.box, st.names = cell, box, names[2:]
         spaces = self.server.config.rfc4918
-        for name in st.names[:-1]:
-            if not is_valid_name(name, spaces):
+        bad = next((i for i, name in enumerate(st.names) if not is_valid_name(name, spaces)),
+                   None)
+        if bad is not None:
+            loc = st.api.locate(st.names[:bad], inline)
+            if loc.service_exec or (loc.info is not None and loc.info.kind == "service"):
+                # below a service collection the path is the script's, whatever it holds
+                loc.names, loc.service_exec, st.loc = st.names, True, loc
+                return ServiceExecution(st)
+            if bad < len(st.names) - 1:
                 return Unknown(st, DavError("PR404-DV-0001", st.url(st.names, False)))
-        if st.names and not is_valid_name(st.names[-1], spaces):
-            st.loc = st.api.locate(st.names[:-1], inline)  # for the parent's privileges
+            st.loc = loc  # the parent's, for its privileges
             return BadName(st)
         st.loc = loc = st.api.locate(st.names, inline)
         if loc.foreign:  # a planted symlink: as if the name were invalid
@@ -396,23 +402,39 @@ class BadName(Orphan):
 
 
 class ServiceExecution(DavResource):
-    """Below a service collection, outside __src: the engine's, not ours."""
+    """Below a service collection, outside __src: GET, POST, PUT and DELETE
+    (HEAD as GET) run a service script (web/service.py); every method needs
+    ``exec`` on the service collection first. With execution turned off
+    (``--script-workers 0``) every method is 501 ``PR501-MC-0002``."""
+
+    kind = "exec"
+    RUNS = ("GET", "POST", "PUT", "DELETE")
 
     def needs(self, method):
         # exec on the service collection, whose ACLs the resolution read
         return "exec", len(self.ctx.loc.chain) - 1
 
     def event_kind(self, method):
-        return "service"
-
-    def fallback(self, request):
-        raise DavError("PR501-MC-0002", "service execution")
+        return "exec" if method in self.RUNS else "service"
 
     def dispatch(self, request):
-        return request.method.decode("latin-1"), self.execute
+        method = request.method.decode("latin-1")
+        if method == "HEAD":
+            method = "GET"
+        if method == "REPORT":
+            handler = _raiser(DavError("PR501-MC-0001"))
+        elif self.ctx.server.config.script_workers <= 0:
+            handler = _raiser(DavError("PR501-MC-0002", "service execution"))
+        elif method in self.RUNS:
+            handler = self.execute
+        elif method == "OPTIONS":
+            handler = self.render_OPTIONS
+        else:
+            handler = self.fallback
+        return method, handler
 
     def execute(self, request):
-        raise DavError("PR501-MC-0002", "service execution")
+        return service.execute(self, request)
 
 
 class TokenEndpoint(DavResource):

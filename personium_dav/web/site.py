@@ -2,6 +2,7 @@
 import ipaddress
 import os
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web.http import datetimeToLogString
 from twisted.web.server import Site
@@ -9,11 +10,14 @@ from twisted.web.server import Site
 from ..auth import Auth
 from ..auth.logins import is_trusted, parse_networks
 from ..config import Config, node_of
+from ..engine import ScriptPool
+from ..engine.sources import Sources
 from ..logs.eventlog import EventLog
 from ..logs.logfiles import AppendLog, Background
 from ..store import mounts
 from .pools import Pools
 from ..store.box import Store
+from ..store.journal import remove
 from .envelope import Envelope, access_log_formatter
 from .request import DavChannel, requestFactoryFor
 from .resources import DavRoot
@@ -43,10 +47,15 @@ class Server:
                                queued=self.store.shared,
                                node=node_of(config) if self.store.shared else None)
         self.envelope = Envelope(self.auth.checker, self.auth.policy, self.events)
+        self.sources = Sources()
+        self._scripts = self._scripts_dir = self._scripts_stopped = None
         if reactor is None:
             from twisted.internet import reactor
         self._reactor = reactor
         self._shutdown = reactor.addSystemEventTrigger("during", "shutdown", self.close)
+        # the reactor waits for a Deferred only in the "before" phase: the
+        # script workers are stopped (and reaped) there
+        self._before = reactor.addSystemEventTrigger("before", "shutdown", self.stop_scripts)
 
     @property
     def config(self):
@@ -57,18 +66,54 @@ class Server:
         """New settings take effect at once (the store reads them per operation)."""
         self._config = self.store.config = config
 
+    def scripts(self):
+        """The ``ScriptPool`` running service scripts, started at the first
+        call (each server process has its own); None when execution is off
+        (``script_workers`` 0). Once stopped, it answers every call
+        PR500-SC-0001."""
+        if self._scripts is None:
+            config = self.config
+            if config.script_workers <= 0 or self._scripts_stopped is not None:
+                return None
+            self._scripts_dir = self.store.scripts_dir()
+            self._scripts = ScriptPool(config.script_workers, config.script_timeout,
+                                       config.script_memory, self._scripts_dir,
+                                       reactor=self._reactor,
+                                       http_allow=config.script_http_allow)
+            self._scripts.start()
+        return self._scripts
+
+    def stop_scripts(self):
+        """Stop the script workers (calls then answer PR500-SC-0001); a
+        Deferred that fires once they have exited and their folder is gone."""
+        if self._scripts_stopped is None:
+            pool = self._scripts
+            if pool is None:
+                self._scripts_stopped = defer.succeed(None)
+            else:
+                self._scripts_stopped = pool.stop().addBoth(
+                    lambda _: remove(self._scripts_dir))
+        done = defer.Deferred()
+        self._scripts_stopped.addBoth(lambda outcome: done.callback(None) or outcome)
+        return done
+
     def close(self):
+        """Release everything; a Deferred that fires once the script workers
+        have exited (trial's clean-ups and a reactor shutdown wait for it)."""
         if self._shutdown is None:
-            return
+            return None
         trigger, self._shutdown = self._shutdown, None
-        try:
-            self._reactor.removeSystemEventTrigger(trigger)
-        except (ValueError, KeyError):
-            pass  # it is running now
+        for trigger in (trigger, self._before):
+            try:
+                self._reactor.removeSystemEventTrigger(trigger)
+            except (ValueError, KeyError):
+                pass  # it is running now
+        stopped = self.stop_scripts()
         self.pools.stop()
         self.auth.close()
         self.store.close()
         self.events.close()
+        return stopped
 
 
 def makeResource(data_root, config=None, checker=None, policy=None):

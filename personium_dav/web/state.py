@@ -118,6 +118,12 @@ class RequestState:
             self._cell_url = "%s%s/%s/" % (self.origin(), self.prefix, self.cell)
         return self._cell_url
 
+    def cell_url_of(self, cell):
+        """The URL of a cell of this server, as this request names them."""
+        if cell == self.cell and self.cell_url:
+            return self.cell_url
+        return "%s%s/%s/" % (self.origin(), self.prefix, cell)
+
     def cell_path(self):
         """The decoded path of the cell: ``{mount prefix}/{cell}/``."""
         return unquote_to_bytes(self.prefix).decode("utf-8", "replace") + "/" + self.cell + "/"

@@ -54,13 +54,13 @@ def _sleep(seconds):
 class RealServer:
     """One server subprocess; ``process``/``pid`` let crash tests SIGKILL it."""
 
-    def __init__(self, testcase, data_dir, *extra_args, port=None):
-        self.testcase = testcase
+    def __init__(self, testcase, data_dir, *extra_args, port=None, log_path=None):
+        self.testcase = testcase  # None: started and stopped with the blocking calls
         self.data_dir = os.path.abspath(data_dir)
         self.port = port or freePort()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = extra_args
-        self.log_path = os.path.abspath(testcase.mktemp() + ".log")
+        self.log_path = os.path.abspath(log_path or testcase.mktemp() + ".log")
         self.process = None
 
     @property
@@ -75,6 +75,38 @@ class RealServer:
             *self.extra_args,
         ]
 
+    def _spawn(self):
+        env = dict(os.environ)
+        source = os.path.dirname(os.path.dirname(os.path.abspath(personium_dav.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (source, env.get("PYTHONPATH")) if p)
+        with open(self.log_path, "wb") as logfile:
+            self.process = subprocess.Popen(
+                self.command(), stdout=logfile, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=env)
+
+    def start_blocking(self):
+        """``start`` without the reactor (for a server shared by a test
+        class, started in ``setUpClass``); ``stop_blocking`` ends it."""
+        self._spawn()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not _accepts(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop_blocking()
+                raise RuntimeError(f"server did not start:\n{self.log()}")
+            time.sleep(POLL)
+        return self
+
+    def stop_blocking(self):
+        if self.process is None:
+            return
+        self.kill(signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill(signal.SIGKILL)
+            self.process.wait()
+
     def log(self):
         """What the server wrote so far (for failure messages)."""
         try:
@@ -86,14 +118,7 @@ class RealServer:
     @defer.inlineCallbacks
     def start(self):
         """Spawn, register the cleanup, wait until the port accepts; fires self."""
-        env = dict(os.environ)
-        source = os.path.dirname(os.path.dirname(os.path.abspath(personium_dav.__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (source, env.get("PYTHONPATH")) if p)
-        with open(self.log_path, "wb") as logfile:
-            self.process = subprocess.Popen(
-                self.command(), stdout=logfile, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=env)
+        self._spawn()
         self.testcase.addCleanup(self.stop)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not _accepts(self.port):
