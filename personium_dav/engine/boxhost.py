@@ -34,7 +34,7 @@ from ..dav.errors import DavError
 from ..dav.names import is_valid_name
 from ..dav.properties import check_limits
 from ..dav.xmlutil import PNS
-from ..ops import eventlog
+from ..logs import eventlog
 from ..store.box import Caller
 from ..store.props import Miss
 from ..store.provision import BOX_NAME, CELL_NAME

@@ -23,7 +23,7 @@ from ..dav.errors import DavError
 from ..engine import Job, framing, result, routes
 from ..engine.boxhost import BoxHost, Call
 from ..engine.sources import TooLarge
-from ..ops.eventlog import object_of
+from ..logs.eventlog import object_of
 from ..store.props import Miss
 from ..store.provision import CELL_NAME
 from .reply import Reply
