@@ -329,7 +329,7 @@ class TwoProcesses(ServiceServer):
     def test_every_process_runs_its_own_workers(self):
         for _ in range(20):  # fresh connections: the kernel spreads them
             self.assertAnswer(self.call("svc/hello"), 200, "hello")
-        servers = {self.server.pid} | set(self.children_of(self.server.pid, b"personium_dav.ops.workers"))
+        servers = {self.server.pid} | set(self.children_of(self.server.pid, b"personium_dav.ops.worker"))
         self.assertEqual(len(servers), 2)
         workers = {pid: parent for parent in servers
                    for pid in self.children_of(parent, b"personium_dav.engine.worker")}
