@@ -11,7 +11,8 @@ import time
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from personium_dav.store import provision
+from personium_dav.store import mounts, provision
+from personium_dav.store.props import Miss
 
 from .support import hardening
 from .support.realserver import RealServer, addAccount, grantOnBox
@@ -131,3 +132,27 @@ class EarlyAnswers(unittest.TestCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 401 "), answer[:200])
         self.assertLess(sent, BIG // 4)  # closed after a bound, not read to the end
         self.assertEqual(self.tmp(), [])
+
+
+class EarlyRefusalHeaders(unittest.TestCase):
+    """An early refusal carries the error's own headers: a 503 for a store
+    that fails while a body is pending says when to retry."""
+
+    @defer.inlineCallbacks
+    def test_a_failing_store_answers_503_with_retry_after(self):
+        server = hardening.LoopbackServer(self)
+        root = server.site.resource
+
+        def resolve(request, st, inline=False):
+            if inline:
+                raise Miss()  # as on a shared mount: resolved in a thread
+            raise mounts.Unavailable("the data root does not answer")
+
+        self.patch(root, "resolve", resolve)
+        raw, _ = yield hardening.in_thread(
+            send_head, server.portNumber,
+            put_head(b"/cell1/box1/x.bin", 4, server.authHeader), b"lost")
+        self.assertEqual(hardening.status_of(raw), 503, raw[:300])
+        self.assertIn(b"Retry-After: 5", raw)
+        self.assertIn(b"PR503-SV-0006", raw)
+        self.assertEqual(server.tmp_files(), [])

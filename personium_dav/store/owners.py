@@ -50,8 +50,8 @@ class Owner:
             fd, self._fd = self._fd, None
             try:
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            except OSError:
+                pass  # gone, or its mount is: a claim nobody flocks is anybody's
             finally:
                 try:
                     os.close(fd)

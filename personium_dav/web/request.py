@@ -253,8 +253,8 @@ class DavRequest(Request):
         if st is not None:
             challenged(error, st.cell_url)
             headers.update(st.headers)
-        for name, value in error.headers.items():
-            headers[name.encode("ascii") if isinstance(name, str) else name] = value
+        for name, value in error.headers.items():  # str or bytes, as the error has them
+            headers[_bytes(name)] = _bytes(value)
         body = error.body(st.href if st is not None and st.cell else None)
         headers[b"Content-Length"] = b"%d" % len(body)
         channel.transport.write(shims.response_head(error.status, RESPONSES.get(
@@ -285,6 +285,10 @@ class DavRequest(Request):
         except OSError:
             log.failure("cannot remove {path}", path=path)
         return None
+
+
+def _bytes(text):
+    return text.encode("latin-1") if isinstance(text, str) else text
 
 
 def _as_error(failure):

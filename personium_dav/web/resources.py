@@ -98,6 +98,8 @@ class DavRoot(Resource):
         if st.preflight:
             return None
         try:
+            if self.server.store.shared:  # a call there may block: never on the reactor
+                raise Miss()
             resource = self.resolve(request, st, inline=True)
         except Miss:
             d = self.server.pools.reads(self.resolve, request, st)
