@@ -20,7 +20,7 @@ import time
 from twisted.internet import defer
 
 from .hardening import sleep
-from .realserver import freePort
+from .realserver import freePort, terminate
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__)))), "docs", "scale-out.md")
@@ -135,13 +135,8 @@ class Redis:
             self.process.wait()
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            terminate(self.process)
 
 
 def format_volume(redis, bucket, name="pdav"):

@@ -16,6 +16,8 @@ import time
 
 from twisted.trial import unittest
 
+from .realserver import terminate
+
 UNMOUNT_TIMEOUT = 600  # umount.davfs waits until every upload is done
 MOUNT_TIMEOUT = 60
 
@@ -179,12 +181,7 @@ class ProcessMount:
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
         self.process = None
         return None
 

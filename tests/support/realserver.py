@@ -39,6 +39,18 @@ def freePort():
         return sock.getsockname()[1]
 
 
+def terminate(process, grace=10):
+    """SIGTERM, then SIGKILL after ``grace`` seconds; reaped either way."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _accepts(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
