@@ -4,10 +4,12 @@ privilege when its header block is in, before a byte of its body is stored
 or ``100 Continue`` is sent; a refused one is answered at once, its body
 read and dropped up to a bound, then the connection closed."""
 import base64
+import functools
 import os
 import socket
 import time
 
+import treq
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -156,3 +158,35 @@ class EarlyRefusalHeaders(unittest.TestCase):
         self.assertIn(b"Retry-After: 5", raw)
         self.assertIn(b"PR503-SV-0006", raw)
         self.assertEqual(server.tmp_files(), [])
+
+
+class EarlyQuota(unittest.TestCase):
+    """A PUT whose Content-Length the box's quota cannot take is answered
+    507 before its body is sent; one that fits, or that replaces a file big
+    enough, goes on."""
+
+    @defer.inlineCallbacks
+    def test_oversize_body_refused_before_it_is_sent(self):
+        server = hardening.LoopbackServer(self)
+        box = server.site.resource.server.store.box("cell1", "box1")
+        box.usage.set_quota(4096)
+        put = functools.partial(put_head, auth=server.authHeader, expect=True)
+        raw, _ = yield hardening.in_thread(send_head, server.portNumber,
+                                           put(b"/cell1/box1/big.bin", 5000))
+        self.assertEqual(hardening.status_of(raw), 507, raw[:300])
+        self.assertIn(b"PR507-DV-0001", raw)
+        self.assertNotIn(b"100 Continue", raw)
+        self.assertEqual(server.tmp_files(), [])
+        # 3,000 bytes fit; then 3,000 more do not, unless they replace them
+        reply = yield treq.put(server.url + "/cell1/box1/a.bin", b"a" * 3000,
+                               headers=server.authHeaders, persistent=False)
+        yield reply.content()
+        self.assertEqual(reply.code, 201)
+        raw, _ = yield hardening.in_thread(send_head, server.portNumber,
+                                           put(b"/cell1/box1/b.bin", 3000))
+        self.assertEqual(hardening.status_of(raw), 507, raw[:300])
+        reply = yield treq.put(server.url + "/cell1/box1/a.bin", b"b" * 3500,
+                               headers=server.authHeaders, persistent=False)
+        yield reply.content()
+        self.assertEqual(reply.code, 204)
+        self.assertEqual(box.usage.used(), 3500)

@@ -325,6 +325,19 @@ class Box:
             available = min(available, max(quota - used, 0))
         return used, available
 
+    def refuse_oversize(self, loc, length):
+        """507 at once for a body of ``length`` bytes to ``loc`` that the
+        box's quota cannot take, before it is sent. A hint only: the write
+        checks again, exactly, under its locks; no recount here."""
+        quota = self.usage.quota()
+        if quota is None:
+            return
+        used = self.usage.peek() or 0  # no record yet: at least nothing
+        info = getattr(loc, "info", None)
+        replaced = info.size if info is not None and not info.is_collection else 0
+        if length - replaced > quota - used:
+            raise DavError("PR507-DV-0001")
+
     # -- writing --------------------------------------------------------------
 
     def put(self, caller, names, body, content_type=None, conds=NONE, modified=None):

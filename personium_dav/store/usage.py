@@ -110,7 +110,7 @@ class Usage:
 
     def used(self):
         """The bytes the box holds (recounted first when there is no good record)."""
-        recorded = self._peek()
+        recorded = self.peek()
         if recorded is not None:
             return recorded
         with self.change() as held:
@@ -131,7 +131,7 @@ class Usage:
         finally:
             os.close(fd)
 
-    def _peek(self):
+    def peek(self):
         """The recorded total, read without the flock; None when missing or pending."""
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -135,6 +135,7 @@ class DavRequest(Request):
         if length == 0 or self.davServer is None:
             self._open(method, length)
             return
+        self.bodyLength = length  # what the precheck may refuse at once (a quota)
         decision = self._precheck()
         if isinstance(decision, DavError):
             self.content = BytesIO()

@@ -287,7 +287,18 @@ class DavResource(Resource):
         except DavError as error:
             return error
         if isinstance(result, Deferred):
-            return result.addCallbacks(lambda _: None, _error_of)
+            return result.addCallbacks(lambda _: self._room(method, request), _error_of)
+        return self._room(method, request)
+
+    def _room(self, method, request):
+        """A PUT whose body the box's quota cannot take: 507 before it is sent."""
+        length = getattr(request, "bodyLength", None)
+        if method != "PUT" or not length or self.ctx.box is None:
+            return None
+        try:
+            self.ctx.api.refuse_oversize(self.ctx.loc, length)
+        except DavError as error:
+            return error
         return None
 
     def fallback(self, request):
