@@ -7,6 +7,7 @@ The slow checks are a fake hasher that holds every verification until the
 test lets it go: the test observes what completes while they are held, it
 measures no time."""
 import base64
+import json
 import threading
 
 from argon2 import PasswordHasher
@@ -14,11 +15,12 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from personium_dav.auth import Auth
+from personium_dav.auth.logins import QUEUED
 from personium_dav.config import Config
 
 from .support.helpers import BOX, DavTestCase
 
-HELD = 40  # made-up Basic logins held in their password check
+HELD = 2 * QUEUED  # made-up Basic logins held in their password check: as many as 2 threads take
 
 
 def basic(user, password):
@@ -89,6 +91,12 @@ class StoreNotStarved(DavTestCase):
         answer = yield self.request("PUT", BOX + "f.txt", b"data",
                                     {"Content-Type": "text/plain"})
         self.assertEqual(answer.code, 201)
+        self.assertEqual(done, [])
+        # one more is not queued: 503 at once, a login the pool can take later
+        answer = yield self.request("GET", BOX, headers=basic("one-more", "made-up"))
+        self.assertEqual(answer.code, 503)
+        self.assertEqual(answer.headers.getRawHeaders("Retry-After"), ["5"])
+        self.assertEqual(json.loads(answer.body)["code"], "PR503-SV-0009")
         self.assertEqual(done, [])
         # the pool is the configured size, never more
         self.assertEqual(self.hasher.most, 2)

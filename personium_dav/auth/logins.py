@@ -15,6 +15,9 @@
    pool: a few threads (argon2 holds 64 MiB while it runs), apart from
    twisted's default pool, so that any number of password checks waiting
    never delays the store's operations, which run in the default pool.
+   At most ``QUEUED`` checks per thread wait or run there; past that a
+   login is answered 503 ``PR503-SV-0009`` at once (with ``Retry-After``),
+   so a flood of new passwords cannot queue memory and delay without bound.
 
 The pool is started when first needed and stopped by ``close()`` (or at
 reactor shutdown).
@@ -27,9 +30,11 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
+from ..dav.errors import DavError
 from .accounts import AuthFailure
 
 WINDOW = 60.0  # seconds: the rate limit counts failures per minute
+QUEUED = 16  # password checks per hashing thread, running or waiting
 
 
 class RateLimiter:
@@ -167,6 +172,7 @@ class Logins:
         self.trusted = parse_networks(trusted_proxies)
         self._pool = None
         self._trigger = None
+        self._checking = 0  # checks in the pool, running or waiting
 
     @property
     def pool(self):
@@ -215,9 +221,19 @@ class Logins:
         if login is not None:
             self.limiter.release(address, stamp)
             return defer.succeed(login)
+        if self._checking >= self.threads * QUEUED:
+            self.limiter.release(address, stamp)
+            return defer.fail(DavError("PR503-SV-0009", headers={"Retry-After": "5"}))
         from twisted.internet import reactor
 
+        self._checking += 1
         d = deferToThreadPool(reactor, self.pool, self.accounts.check, cell, name, password)
+
+        def checked(result):
+            self._checking -= 1
+            return result
+
+        d.addBoth(checked)
 
         def passed(login):
             self.limiter.release(address, stamp)

@@ -60,6 +60,7 @@ MESSAGES = {
     "PR503-SV-0006": "Data store is unavailable. Retry later.",  # this server's
     "PR503-SV-0007": "Data store did not answer in time. Retry later.",  # this server's
     "PR503-SV-0008": "Too many connections from one address.",  # this server's
+    "PR503-SV-0009": "Too many password checks under way. Retry later.",  # this server's
     "PR507-DV-0001": "The quota of the box would be exceeded.",  # this server's (box quota)
 }
 
