@@ -239,8 +239,6 @@ class Bodies(PoolCase):
         host.files["big.txt"] = ("text/plain", b"r" * (12 * 1024 * 1024))
         src = ("function(r){ var b = _p.localbox(); b.put('out.txt', 'text/plain', 'w'.repeat(12 * 1024 * 1024));"
                " return {status: 200, headers: {}, body: [String(b.getString('big.txt').length)]}; }")
-        start = reactor.seconds()
         status, body = yield self.answers(src, host)
         self.assertEqual((status, body), (200, str(12 * 1024 * 1024)))
         self.assertEqual(host.files["out.txt"][1], b"w" * (12 * 1024 * 1024))
-        self.assertLess(reactor.seconds() - start, 2.0)
