@@ -292,13 +292,16 @@ class DavResource(Resource):
 
     def _room(self, method, request):
         """A PUT whose body the box's quota cannot take: 507 before it is sent."""
+        ctx = self.ctx
         length = getattr(request, "bodyLength", None)
-        if method != "PUT" or not length or self.ctx.box is None:
-            return None
+        if method != "PUT" or not length or ctx.box is None or ctx.server.store.shared:
+            return None  # (a shared mount is never read on the reactor: the write checks)
         try:
-            self.ctx.api.refuse_oversize(self.ctx.loc, length)
+            ctx.api.refuse_oversize(ctx.loc, length)
         except DavError as error:
             return error
+        except OSError:
+            return None  # a hint only: the write checks again, and answers the failure
         return None
 
     def fallback(self, request):
