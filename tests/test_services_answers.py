@@ -263,6 +263,8 @@ class Evaluation(ServiceServer):
         self.assertAnswer(self.call("svc/size", "PUT", b"x" * len(big)), 200, str(len(big)), None)
         got = self.call("svc/stream", "PUT", big)
         self.assertEqual((got.status, got.body == big), (201, True))
+        # so does a POST body, past --max-xml-body (1 MiB), as any body of a call
+        self.assertAnswer(self.call("svc/size", "POST", b"x" * len(big)), 200, str(len(big)), None)
         self.assertEqual(self.temporaries(), [])
 
     def test_checks_of_what_a_script_returns(self):

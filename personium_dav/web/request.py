@@ -124,8 +124,10 @@ class DavRequest(Request):
             self.content = BytesIO()
             return
         method = self._method()
-        config = self.config
-        self._limit = config.max_file_size if method == b"PUT" else config.max_xml_body
+        # PUT and POST (a service call's) may be large: bounded by where they
+        # go once routed (_open); other methods' bodies are XML
+        self._limit = (self.config.max_file_size if method in (b"PUT", b"POST")
+                       else self.config.max_xml_body)
         if length is not None and length > self._limit:
             self.content = BytesIO()
             self._refuse(DavError("PR413-DV-0001"))
@@ -179,9 +181,11 @@ class DavRequest(Request):
         if isinstance(decision, DavError):
             self._refuse(decision)
             return
+        self._open(method, length)
+        if self._refused:  # too large for where it goes
+            return
         if expect and expect[0].lower() == b"100-continue":
             shims.send_continue(self.channel)
-        self._open(method, length)
         for chunk in held:
             self.handleContentChunk(chunk)
         self.channel.transport.resumeProducing()
@@ -190,10 +194,18 @@ class DavRequest(Request):
             Request.requestReceived(self, *line)
 
     def _open(self, method, length):
-        """Where the body goes: a file of the store for a PUT, else memory
-        (twisted.web's own choice)."""
+        """Where the body goes, and how large it may be: a file of the store
+        for a PUT or a service call (up to ``max_file_size``), else memory
+        (twisted.web's own choice, up to ``max_xml_body``)."""
         server = self.davServer
-        if (method == b"PUT" and server is not None and length != 0
+        st = state_of(self)
+        large = method == b"PUT" or getattr(st and st.prechecked, "large_bodies", False)
+        self._limit = self.config.max_file_size if large else self.config.max_xml_body
+        if length is not None and length > self._limit:
+            self.content = BytesIO()
+            self._refuse(DavError("PR413-DV-0001"))
+            return
+        if (large and server is not None and length != 0
                 and server.store.streams_bodies):
             try:
                 self.bodyPath, self.content = server.store.open_body()

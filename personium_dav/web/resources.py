@@ -425,6 +425,7 @@ class ServiceExecution(DavResource):
 
     kind = "exec"
     RUNS = ("GET", "POST", "PUT", "DELETE")
+    large_bodies = True  # any method's body up to --max-file-size, streamed to :tmp
 
     def needs(self, method):
         # exec on the service collection, whose ACLs the resolution read

@@ -127,12 +127,11 @@ def _run(plan, ctx, request, pool):
 
 def _body(ctx, request):
     """A Deferred of (bytes, path or None, whether the path is ours to delete)."""
-    method = request.method
     config = ctx.server.config
     content = request.content
     path = getattr(request, "bodyPath", None)
     if path is not None and ctx.server.store.is_body(path):
-        # a PUT body the request streamed to :tmp: it stays the request's
+        # a body the request streamed to :tmp: it stays the request's
         # (deleted when the request ends, after the call)
         content.flush()
         return defer.succeed((b"", path, False))
@@ -140,8 +139,7 @@ def _body(ctx, request):
         return defer.succeed((b"", None, False))
     content.seek(0, os.SEEK_END)
     size = content.tell()
-    limit = config.max_file_size if method == b"PUT" else config.max_xml_body
-    if size > limit:
+    if size > config.max_file_size:  # (a body in memory: twisted.web's, not ours)
         raise DavError("PR413-DV-0001")
     content.seek(0)
     if size <= framing.INLINE_BODY:
