@@ -152,6 +152,20 @@ def settle(a, srv, seconds=30):
     while len(children(srv.pid)) < a.script_workers and time.monotonic() < end:
         time.sleep(0.05)
     time.sleep(1.0)
+    place_workers(a, srv)
+
+
+def place_workers(a, srv):
+    """--worker-cpus: move the script workers off the server's CPUs (a
+    replacement spawned later inherits the server's again until the next
+    settle)."""
+    if a.worker_cpus:
+        cpus = {int(c) for c in a.worker_cpus.split(",")}
+        for child in children(srv.pid):
+            try:
+                os.sched_setaffinity(child, cpus)
+            except OSError:
+                pass
 
 
 def wrk(a, srv, client, scenario, conns):
@@ -340,6 +354,8 @@ def main():
     ap.add_argument("--script-timeout", type=float, default=2.0)
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--loadgen-cpus", default="1")
+    ap.add_argument("--worker-cpus", default="",
+                    help="CPUs of the script workers (default: the server's, which they inherit)")
     ap.add_argument("--cold", type=int, default=3, help="fresh servers for the cold start")
     ap.add_argument("--rate", type=float, default=100.0, help="calls a second (runaway)")
     ap.add_argument("--rounds", type=int, default=5,
@@ -419,9 +435,9 @@ def main():
 def report(out, a):
     L = ["# Service scripts over HTTP, %s" % out["stamp"], "",
          "Command: `python benchmarks/engine.py %s`; %d script workers, time limit %s s; "
-         "server (and its workers) on CPU %s, wrk on CPU %s; %d s per run, the median of %d runs."
-         % (out["argv"], a.script_workers, a.script_timeout, a.server_cpus, a.loadgen_cpus,
-            a.duration, a.runs), "",
+         "server on CPU %s, its workers on CPU %s, wrk on CPU %s; %d s per run, the median of %d runs."
+         % (out["argv"], a.script_workers, a.script_timeout, a.server_cpus,
+            a.worker_cpus or a.server_cpus, a.loadgen_cpus, a.duration, a.runs), "",
          "| scenario | conns | req/s | ÷ GET | p50 ms | p99 ms | server µs CPU/call | workers µs CPU/call |",
          "|---|---|---|---|---|---|---|---|"]
     cells = {}

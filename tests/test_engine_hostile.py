@@ -79,6 +79,33 @@ class Escapes(PoolCase):
         status, body = yield self.answers(fn("typeof ({}).polluted + typeof [].push + JSON.parse('1')"))
         self.assertEqual((status, body), (200, "undefinedfunction1"))
 
+    @defer.inlineCallbacks
+    def test_pollution_before_the_lazy_part_is_compiled(self):
+        # request.input, require and _p are compiled only when first read,
+        # after this script has rewritten the intrinsics they rest on
+        pollute = r"""
+            WeakMap.prototype.get = function(){ return 'forged'; };
+            WeakMap.prototype.set = function(){ throw new Error('set'); };
+            Function.prototype.call = Function.prototype.apply = function(){ throw new Error('call'); };
+            Reflect.apply = function(){ throw new Error('apply'); };
+            JSON.parse = function(){ return {e: null, v: 'forged'}; };
+            Object.prototype.toJSON = function(){ return {charset: 'forged'}; };
+            RegExp.prototype.test = function(){ return true; };
+        """
+        src = ("function(r){" + pollute + " var s = r.input.stream();"
+               " return {status: 200, headers: {}, body: [r.input.readAll(), s, typeof require('../x')]}; }")
+        status, body = yield self.answers(src, method="POST", body=b"sent")
+        self.assertEqual((status, body), (500, "Server Error : PersoniumEngineException: 404 Not Found"))
+        src = ("function(r){" + pollute + " var s = r.input.stream();"
+               " return {status: 200, headers: {}, body: [s, '|', JSGIResponse.prototype.status + '']}; }")
+        got = yield self.answers(src, method="POST", body=b"sent")
+        self.assertEqual(got, (200, "sent|200"))
+        forged = ("function(r){" + pollute + " return {status: 200, headers: {}, body: [%s]}; }")
+        yield self.check_table([
+            (forged % "{}", 500, "Server Error : response body illegal type."),
+            (forged % "(typeof _p, {})", 500, "Server Error : response body illegal type."),
+        ])
+
     def test_forged_streams_and_responses(self):
         return self.check_table([
             ("function(r){ return {status: 200, headers: {}, body: [{toString: function(){ return 'x'; }}]}; }",

@@ -2,21 +2,25 @@
  * The globals a service script sees (_p, require, JSGIResponse, dc) and the
  * runner the worker drives, evaluated first in every fresh context.
  *
- * Everything here rests on ONE Python callback, __host(op, argsJSON) ->
+ * Everything rests on ONE Python callback, __host(op, argsJSON) ->
  * replyJSON, which this file takes off the global object before any script
- * runs: scripts reach it only through the functions below, whose arguments
- * the worker checks again in Python. The intrinsics used after a script has
- * run are captured first, so a script that rewrites Object.prototype, JSON
- * or Array.prototype changes nothing but its own answer. The objects handed
- * to scripts are frozen and keep their state in closures.
+ * runs: scripts reach it only through the functions of prelude_p.js, whose
+ * arguments the worker checks again in Python. The intrinsics used after a
+ * script has run are captured first, so a script that rewrites
+ * Object.prototype, JSON or Array.prototype changes nothing but its own
+ * answer. The objects handed to scripts are frozen and keep their state in
+ * closures.
  *
  * QuickJS compiles every function of a source when it evaluates it, and this
- * file is compiled again for every call: so _p (prelude_p.js, the larger
- * part, which a hello world never touches) is kept as text, taken off the
- * global object like __host, and compiled when a script first reads _p or
- * dc, or a _p call fails. It gets the intrinsics captured here, never the
- * script's, and defines properties through descriptors without a prototype,
- * so a script that polluted Object.prototype first cannot reach into it.
+ * file is compiled again for every call: so all a hello world never touches
+ * (prelude_p.js: _p, require, JSGIResponse, the request body, the channel
+ * to Python) is kept as text, taken off the global object like __host, and
+ * compiled when a script first reads one of them. It gets the intrinsics
+ * captured here, never the script's, and defines properties through
+ * descriptors without a prototype, so a script that polluted
+ * Object.prototype first cannot reach into it. What is left here is what
+ * every call runs: the captures, the request object and the checks of the
+ * answer.
  *
  * The file evaluates to the runner: runner(action, argJSON) -> outcomeJSON.
  */
@@ -40,9 +44,7 @@
     var RangeErrorProto = RangeError.prototype;
     var regexTest = RegExp.prototype.test;
     var split = String.prototype.split, indexOf = String.prototype.indexOf;
-    var MODULE_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/;
     var INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
-    var MAX_REQUIRE_DEPTH = 32;
 
     function test(re, s) { return apply(regexTest, re, [s]); }
     function own(o, k) { return apply(hasOwn, o, [k]); }
@@ -57,15 +59,7 @@
     // an array JSON.stringify serializes without consulting any toJSON a script planted
     function list() { var a = []; setPrototypeOf(a, null); return a; }
 
-    // --- errors ----------------------------------------------------------
-    function engineError(code, message) {
-        var e = new ErrorCtor(message);
-        defineProperty(e, "name", desc("PersoniumEngineException", true, false, true));
-        defineProperty(e, "code", desc(code, true, true, true));
-        return e;
-    }
-
-    // --- _p, compiled when first needed (prelude_p.js) ----------------------
+    // --- the rest, compiled when first needed (prelude_p.js) ----------------
     var lazy = null;
     var caps = dict();
     function P() {
@@ -75,48 +69,22 @@
         return lazy;
     }
 
-    // --- the one channel to Python ----------------------------------------
-    function call(op, args) {
-        var reply = JSONparse(host(op, JSONstringify(args)));
-        var e = reply.e;
-        if (e !== null) {
-            if (e.kind === "p") { throw P().exception(e.code, e.message); }
-            if (e.kind === "require") { throw engineError(e.code, e.message); }
-            throw new ErrorCtor(e.message);
-        }
-        return reply.v;
-    }
-
-    // --- streams: opaque handles on bytes the worker holds -----------------
-    var streams = new WeakMap();
-    var wmGet = WeakMap.prototype.get, wmSet = WeakMap.prototype.set;
-    function makeStream(id) {
-        var s = create(null);
-        defineProperty(s, "toString", desc(function () { return "[object PersoniumInputStream]"; }));
-        freeze(s);
-        apply(wmSet, streams, [s, id]);
-        return s;
-    }
-    function streamId(v) {
-        if (v === null || typeof v !== "object") { return undefined; }
-        return apply(wmGet, streams, [v]);
-    }
-    function charsetOf(c) { return c === undefined || c === null ? "utf-8" : StringOf(c); }
-
     // what prelude_p.js may use: the intrinsics as they were before any script
-    caps.call = call; caps.makeStream = makeStream; caps.streamId = streamId;
-    caps.charsetOf = charsetOf; caps.desc = desc; caps.dict = dict; caps.own = own;
+    caps.host = host; caps.geval = geval; caps.test = test; caps.indexOf = indexOf;
+    caps.JSONparse = JSONparse; caps.JSONstringify = JSONstringify;
+    caps.WeakMapCtor = WeakMap; caps.wmGet = WeakMap.prototype.get; caps.wmSet = WeakMap.prototype.set;
+    caps.desc = desc; caps.dict = dict; caps.own = own;
     caps.apply = apply; caps.create = create; caps.freeze = freeze;
     caps.defineProperty = defineProperty; caps.keys = keys; caps.isArray = isArray;
     caps.split = split; caps.StringOf = StringOf; caps.ErrorCtor = ErrorCtor;
     caps.TypeErrorCtor = TypeErrorCtor;
     freeze(caps);
 
-    // _p and dc: the same object, made at the first read of either
+    // _p, dc, require and JSGIResponse: made at the first read of any of them
     function lazyGlobal(name) {
         var d = dict();
         d.get = function () {
-            var value = P().p;
+            var value = P()[name];
             defineProperty(global, name, desc(value, true, true, true));
             return value;
         };
@@ -124,50 +92,10 @@
         d.enumerable = true; d.configurable = true;
         defineProperty(global, name, d);
     }
-
-    // --- require -------------------------------------------------------------
-    var requireDepth = 0;
-    function require(name) {
-        if (typeof name !== "string" || !test(MODULE_NAME, name) || apply(indexOf, name, [".."]) >= 0) {
-            throw engineError(404, "404 Not Found");
-        }
-        if (requireDepth >= MAX_REQUIRE_DEPTH) {
-            throw engineError(508, "require nesting too deep [" + name + "]");
-        }
-        var a = dict();
-        a.name = name;
-        var source = call("require", a);
-        var exports = {};
-        var wrapped = geval("(function(exports){" + source + "\n})");
-        requireDepth++;
-        try {
-            wrapped(exports);
-        } finally {
-            requireDepth--;
-        }
-        return exports;
-    }
-
-    function JSGIResponse() {}
-    JSGIResponse.prototype = {
-        status: 200,
-        headers: {"Content-Type": "application/json;charset=utf-8"},
-        setResponseData: function (data) {
-            if (data === null) {
-                this.body = [];
-            } else if (this.headers["Content-Type"].indexOf("application/json", 0) !== -1) {
-                this.body = [JSONstringify(data)];
-            } else {
-                this.body = [data];
-            }
-        },
-        body: []
-    };
-
     lazyGlobal("_p");
     lazyGlobal("dc");
-    global.require = require;
-    global.JSGIResponse = JSGIResponse;
+    lazyGlobal("require");
+    lazyGlobal("JSGIResponse");
 
     // --- the runner ------------------------------------------------------------
     function isFatal(e) {
@@ -189,18 +117,13 @@
     function fail(m) { var o = dict(); o.k = "error"; o.m = m; return o; }
 
     function makeRequest(r) {
-        var input = freeze({
-            readAll: function (charset) { var a = dict(); a.charset = charsetOf(charset); return call("input.readAll", a); },
-            readLine: function (charset) { var a = dict(); a.charset = charsetOf(charset); return call("input.readLine", a); },
-            stream: function () { return makeStream(call("input.stream", dict())); }
-        });
         return {
             method: r.method, host: r.host, port: r.port, scheme: r.scheme,
             scriptName: r.scriptName, pathInfo: r.pathInfo, queryString: r.queryString,
             headers: r.headers,
             env: {requestUri: r.requestUri},
             jsgi: {version: [0, 3], multithread: false, multiprocess: true, runOnce: true, cgi: false, ext: {}},
-            input: input
+            get input() { return P().input; }
         };
     }
 
@@ -263,7 +186,7 @@
                     parts[parts.length] = el;
                     return;
                 }
-                var sid = streamId(el);
+                var sid = lazy === null ? undefined : lazy.streamId(el);
                 if (sid === undefined) { bad = true; return; }
                 parts[parts.length] = sid;
             });

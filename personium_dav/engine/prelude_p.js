@@ -1,19 +1,106 @@
 /*
- * _p: what a service script reaches of the box API, the accounts and the
- * outside world (docs/services.md). Compiled by prelude.js when a script
- * first needs it, with the intrinsics prelude.js captured before any script
- * ran (``caps``); evaluates to a function of them returning {p, exception}.
- * It may run after a script rewrote any built-in: it uses only ``caps``, and
- * defines properties with descriptors that have no prototype.
+ * What a script reaches beyond its request and its answer: _p (the box API,
+ * the accounts and the outside world, docs/services.md), require,
+ * JSGIResponse, the request body (request.input) and the one channel to
+ * Python. Compiled by prelude.js when a script first needs any of them,
+ * with the intrinsics prelude.js captured before any script ran (``caps``);
+ * evaluates to a function of them returning the null-prototype object
+ * {_p, dc, require, JSGIResponse, input, streamId}. It may run after a
+ * script rewrote any built-in: it uses only ``caps``, and defines
+ * properties with descriptors that have no prototype.
  */
 (function (caps) {
     "use strict";
-    var call = caps.call, makeStream = caps.makeStream, streamId = caps.streamId;
-    var charsetOf = caps.charsetOf, desc = caps.desc, dict = caps.dict, own = caps.own;
+    var host = caps.host, geval = caps.geval, test = caps.test, indexOf = caps.indexOf;
+    var JSONparse = caps.JSONparse, JSONstringify = caps.JSONstringify;
+    var desc = caps.desc, dict = caps.dict, own = caps.own;
     var apply = caps.apply, create = caps.create, freeze = caps.freeze;
     var defineProperty = caps.defineProperty, keys = caps.keys, isArray = caps.isArray;
     var split = caps.split, StringOf = caps.StringOf, ErrorCtor = caps.ErrorCtor;
     var TypeErrorCtor = caps.TypeErrorCtor;
+    var MODULE_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/;
+    var MAX_REQUIRE_DEPTH = 32;
+
+    function engineError(code, message) {
+        var e = new ErrorCtor(message);
+        defineProperty(e, "name", desc("PersoniumEngineException", true, false, true));
+        defineProperty(e, "code", desc(code, true, true, true));
+        return e;
+    }
+
+    // --- the one channel to Python ----------------------------------------
+    function call(op, args) {
+        var reply = JSONparse(host(op, JSONstringify(args)));
+        var e = reply.e;
+        if (e !== null) {
+            if (e.kind === "p") { throw new PersoniumException(e.code, e.message); }
+            if (e.kind === "require") { throw engineError(e.code, e.message); }
+            throw new ErrorCtor(e.message);
+        }
+        return reply.v;
+    }
+
+    // --- streams: opaque handles on bytes the worker holds -----------------
+    var streams = new caps.WeakMapCtor();
+    var wmGet = caps.wmGet, wmSet = caps.wmSet;
+    function makeStream(id) {
+        var s = create(null);
+        defineProperty(s, "toString", desc(function () { return "[object PersoniumInputStream]"; }));
+        freeze(s);
+        apply(wmSet, streams, [s, id]);
+        return s;
+    }
+    function streamId(v) {
+        if (v === null || typeof v !== "object") { return undefined; }
+        return apply(wmGet, streams, [v]);
+    }
+    function charsetOf(c) { return c === undefined || c === null ? "utf-8" : StringOf(c); }
+
+    // --- the request body --------------------------------------------------
+    var input = freeze({
+        readAll: function (charset) { var a = dict(); a.charset = charsetOf(charset); return call("input.readAll", a); },
+        readLine: function (charset) { var a = dict(); a.charset = charsetOf(charset); return call("input.readLine", a); },
+        stream: function () { return makeStream(call("input.stream", dict())); }
+    });
+
+    // --- require -------------------------------------------------------------
+    var requireDepth = 0;
+    function require(name) {
+        if (typeof name !== "string" || !test(MODULE_NAME, name) || apply(indexOf, name, [".."]) >= 0) {
+            throw engineError(404, "404 Not Found");
+        }
+        if (requireDepth >= MAX_REQUIRE_DEPTH) {
+            throw engineError(508, "require nesting too deep [" + name + "]");
+        }
+        var a = dict();
+        a.name = name;
+        var source = call("require", a);
+        var exports = {};
+        var wrapped = geval("(function(exports){" + source + "\n})");
+        requireDepth++;
+        try {
+            wrapped(exports);
+        } finally {
+            requireDepth--;
+        }
+        return exports;
+    }
+
+    function JSGIResponse() {}
+    JSGIResponse.prototype = {
+        status: 200,
+        headers: {"Content-Type": "application/json;charset=utf-8"},
+        setResponseData: function (data) {
+            if (data === null) {
+                this.body = [];
+            } else if (this.headers["Content-Type"].indexOf("application/json", 0) !== -1) {
+                this.body = [JSONstringify(data)];
+            } else {
+                this.body = [data];
+            }
+        },
+        body: []
+    };
 
     // --- errors ----------------------------------------------------------
     function PersoniumException(code, message) {
@@ -232,7 +319,7 @@
 
 
     var out = dict();
-    out.p = _p;
-    out.exception = function (code, message) { return new PersoniumException(code, message); };
+    out._p = _p; out.dc = _p; out.require = require; out.JSGIResponse = JSGIResponse;
+    out.input = input; out.streamId = streamId;
     return out;
 })
