@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--profile", choices=sorted(SCENARIOS), help="cProfile one scenario")
     ap.add_argument("--top", type=int, default=40, help="functions shown by --profile")
+    ap.add_argument("--sort", default="cumulative", choices=("cumulative", "tottime"),
+                    help="order of --profile's functions")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="inproc-")
     try:
@@ -111,7 +113,7 @@ def main():
             run(200)
             profiler = cProfile.Profile()
             profiler.runcall(run, a.requests)
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(a.top)
+            pstats.Stats(profiler).sort_stats(a.sort).print_stats(a.top)
             return
         bare_run = driver(bare(), SCENARIOS["get"] + tail)
         base, spread = measure(bare_run, a.requests, a.rounds)

@@ -28,7 +28,8 @@ server it started, and writes results/run-<stamp>.md (tables, ratios, the
 issue's targets met or not) and results/raw/run-<stamp>.json.
 
 --install-peers installs what is missing: wrk and apache2 with apt-get (as
-root), WsgiDAV + cheroot + lxml with pip into benchmarks/.venv.
+root), WsgiDAV + cheroot + lxml with pip into benchmarks/.venv, then runs
+as asked.
 """
 import argparse
 import datetime as _dt
@@ -147,6 +148,7 @@ def twistd_cmd():
 
 
 def popen(cmd, logpath, env=None, cwd=None):
+    os.makedirs(RUN_DIR, exist_ok=True)  # the tools that borrow this one start here too
     out = open(logpath, "wb")
     try:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,

@@ -242,3 +242,50 @@ class Bodies(PoolCase):
         status, body = yield self.answers(src, host)
         self.assertEqual((status, body), (200, str(12 * 1024 * 1024)))
         self.assertEqual(host.files["out.txt"][1], b"w" * (12 * 1024 * 1024))
+
+
+class Spare(PoolCase):
+    """A worker kept ready beyond ``workers``: never more than ``workers``
+    calls at once, and a worker killed at its limit is replaced by the
+    spare at once, not after a cold start."""
+
+    workers = 1
+    script_timeout = 2.0
+
+    def make_pool(self, **kw):
+        return super().make_pool(spare=1, **kw)
+
+    @defer.inlineCallbacks
+    def test_the_spare_takes_over_from_a_killed_worker(self):
+        yield until(lambda: len(self.pool.worker_pids(ready=True)) == 2)
+        before = set(self.pool.worker_pids())
+        spinning = self.answers(RUNAWAY)
+        yield sleep(0.3)
+        ready_when_answered = []
+
+        def answered(result):
+            ready_when_answered.extend(self.pool.worker_pids(ready=True))
+            return result
+
+        hello = self.answers(HELLO).addCallback(answered)
+        yield sleep(0.2)
+        self.assertEqual(self.pool.stats()["queued"], 1)  # one call at a time: workers=1
+        self.assertEqual(len(self.pool.worker_pids()), 2)
+        got = yield spinning
+        self.assertEqual(got, (503, "Script TimeOut"))
+        got = yield hello
+        self.assertEqual(got, (200, "hello"))
+        # answered by the spare while the killed worker's replacement still starts
+        self.assertEqual(len(ready_when_answered), 1)
+        self.assertLessEqual(set(ready_when_answered), before)
+        yield until(lambda: len(self.pool.worker_pids(ready=True)) == 2)
+        self.assertEqual(len(set(self.pool.worker_pids()) - before), 1)
+
+    @defer.inlineCallbacks
+    def test_no_spare_when_execution_is_off(self):
+        pool = self.make_pool(workers=0)
+        pool.start()
+        self.addCleanup(pool.stop)
+        self.assertEqual(pool.worker_pids(), [])
+        res = yield pool.run(job(HELLO), FakeHost())
+        self.assertEqual(res.status, 500)

@@ -1,4 +1,5 @@
 """The twistd plugin: discovery, options, and the real server end to end."""
+import gc
 import io
 import os
 import subprocess
@@ -102,11 +103,34 @@ class OptionsTests(unittest.TestCase):
         data = self.mktemp()
         options = self.parse("--data", data, "--listen", "tcp:0:interface=127.0.0.1",
                              "--listen", "tcp:0:interface=127.0.0.1")
+        self.addCleanup(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(0.005)
         top = tap.makeService(options)
         self.assertEqual(len(list(top)), 2)
+        # a computing pool thread gives the GIL back to the reactor within 0.5 ms
+        self.assertEqual(sys.getswitchinterval(), tap.SWITCH_INTERVAL)
+        self.assertLessEqual(tap.SWITCH_INTERVAL, 0.001)
         top.provision()
         self.assertTrue(top.created)
         self.assertTrue(provision.is_provisioned(data))
+
+    def test_tune_interpreter(self):
+        """Once the reactor runs, what start-up made is out of the way of
+        every full garbage collection."""
+        self.addCleanup(sys.setswitchinterval, sys.getswitchinterval())
+        self.addCleanup(gc.unfreeze)
+        started = []
+
+        class Reactor:
+            callWhenRunning = started.append
+
+        gc.unfreeze()
+        tap.tune_interpreter(Reactor())
+        self.assertEqual(sys.getswitchinterval(), tap.SWITCH_INTERVAL)
+        self.assertEqual(gc.get_freeze_count(), 0)
+        for when_running in started:
+            when_running()
+        self.assertGreater(gc.get_freeze_count(), 10000)
 
     def test_baseURL(self):
         self.assertEqual(tap.baseURL("tcp:8080:interface=127.0.0.1"),

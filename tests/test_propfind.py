@@ -2,16 +2,20 @@
 hardened parser, the multistatus shape, and the streamed Depth 1 listing."""
 import os
 import re
+import socket
+import threading
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
-from twisted.internet import defer
-from twisted.trial.unittest import SynchronousTestCase
+from lxml import etree
+from twisted.internet import defer, reactor
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from personium_dav.web.methods import propfind as propfind_method
 from personium_dav.web.methods.propfind import SLICE
 from personium_dav.store import layout, props
 
+from .support import hardening
 from .support.dav import (ALLPROP, BY_NAME, LIVE_COMMON, LIVE_FILE, PNS, PROPNAME,
                           XML_TYPE, DavMixin, by_tag, prop_request,
                           proppatch_body, responses, tags)
@@ -517,3 +521,105 @@ class HandMadeNames(DavMixin, DavTestCase):
         answer = yield self.propfind(BOX, "1")
         self.assertEqual(answer.code, 207)
         self.assertEqual(sorted(responses(answer.xml())), [BOX, BOX + "fine.txt"])
+
+
+class StreamedOverLoopback(TestCase):
+    """The streamed listing through twisted.web's real HTTP channel and a
+    real socket: it waits for a slice being rendered without calling
+    anything in the meantime, and it stops writing while the client does
+    not read."""
+
+    def big(self, server, count, name_length=8):
+        big = os.path.join(server.data, "cell1", "box1", "big")
+        os.mkdir(big)
+        for i in range(count):
+            with open(os.path.join(big, ("f%06d" % i).ljust(name_length, "n")), "wb") as f:
+                f.write(b"x")
+
+    def counting(self, slow=None, send_buffer=None):
+        """Slices that count the calls asking them for more, whose
+        renderings in the pool first wait for ``slow`` (an Event) if given,
+        and whose connection's socket has a send buffer of ``send_buffer``
+        bytes if given (a slow network: the kernel takes little at a time)."""
+        made = []
+        real = propfind_method.Slices
+
+        class Counting(real):
+            resumed = 0
+
+            def __init__(self, *args):
+                super().__init__(*args)
+                made.append(self)
+                if send_buffer is not None:
+                    self.request.channel.transport.socket.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+                render = self.render
+                if slow is not None:
+                    def waiting(part):
+                        slow.wait(10)
+                        return render(part)
+
+                    self.render = waiting
+
+            def resumeProducing(self):
+                self.resumed += 1
+                return super().resumeProducing()
+
+        self.patch(propfind_method, "Slices", Counting)
+        return made
+
+    @defer.inlineCallbacks
+    def test_waits_for_a_slice_without_spinning(self):
+        """A slice rendered in the pool for 0.3 s: nothing asks the producer
+        for more meanwhile (a pull producer is called in a loop by
+        twisted.web for 10 ms a reactor turn, keeping every other request
+        waiting)."""
+        server = hardening.LoopbackServer(self)
+        self.big(server, 3 * SLICE)
+        slow = threading.Event()
+        made = self.counting(slow)
+        reactor.callLater(0.3, slow.set)
+        http = hardening.HTTP(server.url, auth=server.authHeaders)
+        answer = yield http("PROPFIND", BOX + "big/", headers={"Depth": "1"})
+        self.assertEqual(answer.code, 207)
+        self.assertEqual(len(responses(etree.fromstring(answer.body))), 3 * SLICE + 1)
+        self.assertEqual(len(made), 1)
+        self.assertLess(made[0].resumed, 20)
+
+    @defer.inlineCallbacks
+    def test_a_client_that_does_not_read_pauses_the_listing(self):
+        """1.2 MB of listing to a client that reads nothing for a while: the
+        server stops once the socket buffers are full, then goes on and
+        ends a well-formed answer when the client reads."""
+        server = hardening.LoopbackServer(self)
+        count = 30 * SLICE
+        self.big(server, count, name_length=200)
+        made = self.counting(send_buffer=4096)
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting: a small window
+        sock.connect(("127.0.0.1", server.portNumber))
+        sock.sendall(b"PROPFIND " + BOX.encode() + b"big/ HTTP/1.1\r\nHost: x\r\n"
+                     + server.authHeader + b"Depth: 1\r\nConnection: close\r\n\r\n")
+        yield hardening.sleep(1.0)
+        self.assertEqual(len(made), 1)
+        self.assertTrue(made[0].paused)
+        self.assertLess(made[0].next, count // 2)  # not written ahead of the client
+        raw = yield hardening.in_thread(hardening.read_response, sock, 60)
+        self.assertTrue(made[0].stopped)
+        self.assertGreater(made[0].resumed, 1)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertIn(b" 207 ", head.split(b"\r\n")[0])
+        self.assertIn(b"transfer-encoding: chunked", head.lower())
+        self.assertEqual(len(responses(etree.fromstring(dechunk(body)))), count + 1)
+
+
+def dechunk(body):
+    out, rest = [], body
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size.split(b";")[0], 16)
+        if n == 0:
+            return b"".join(out)
+        out.append(rest[:n])
+        rest = rest[n + 2:]

@@ -3,6 +3,9 @@ spawned: how a call is routed and authorized, every error answer of a call,
 how a script is evaluated, the request object it gets, the checks of what it
 returns, require and JSGIResponse (docs/services.md)."""
 import os
+import time
+
+from personium_dav.engine.pool import SPARE
 
 from .support.services import BOX, ServiceServer, basic, text_script
 
@@ -333,8 +336,18 @@ class TwoProcesses(ServiceServer):
             self.assertAnswer(self.call("svc/hello"), 200, "hello")
         servers = {self.server.pid} | set(self.children_of(self.server.pid, b"personium_dav.ops.worker"))
         self.assertEqual(len(servers), 2)
-        workers = {pid: parent for parent in servers
-                   for pid in self.children_of(parent, b"personium_dav.engine.worker")}
+
+        def workers_by_pid():
+            return {pid: parent for parent in servers
+                    for pid in self.children_of(parent, b"personium_dav.engine.worker")}
+
+        deadline = time.monotonic() + 30  # each pool's spare starts a second after its first worker
+        while (time.monotonic() < deadline and
+               any(list(workers_by_pid().values()).count(p) not in (0, 1 + SPARE) for p in servers)):
+            time.sleep(0.05)
+        workers = workers_by_pid()
         self.assertTrue(workers)
-        self.assertLessEqual(len(workers), 2)  # at most one per process
-        self.assertEqual(len(set(workers.values())), len(workers))
+        parents = list(workers.values())
+        self.assertLessEqual(set(parents), servers)
+        for parent in set(parents):  # a pool of its own: --script-workers 1 and the spare
+            self.assertEqual(parents.count(parent), 1 + SPARE)

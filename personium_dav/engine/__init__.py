@@ -7,9 +7,10 @@ pool's) at every cold start.
 """
 import importlib
 
-_WHERE = {"HostError": ".host", "Job": ".pool", "ScriptPool": ".pool", "Result": ".result"}
+_WHERE = {"HostError": ".host", "Job": ".pool", "ScriptPool": ".pool", "SPARE": ".pool",
+          "Result": ".result"}
 
-__all__ = ["HostError", "Job", "Result", "ScriptPool"]
+__all__ = ["HostError", "Job", "Result", "SPARE", "ScriptPool"]
 
 
 def __getattr__(name):

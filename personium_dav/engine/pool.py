@@ -33,6 +33,14 @@ Limits and what they cost (``docs/services.md`` has the operator's view):
   ends the priority is restored; where the server may not raise a
   priority again (no CAP_SYS_NICE), the worker retires instead (it exits
   and a fresh one is spawned).
+* A spare: the server's pool keeps ``spare`` workers (``SPARE``, one)
+  started beyond ``workers``, while at most ``workers`` calls run at once.
+  A worker killed at its limit is replaced at once by one already ready, so
+  runaway scripts following each other never leave the other calls
+  waiting for a cold start (~0.2 s each). It is started ``SPARE_AFTER``
+  seconds after a first worker is ready (not to slow the first calls: a
+  start takes ~0.1 s of CPU), and a call goes to the worker that finished
+  last, so the spare stays idle under a steady load.
 * Memory: ``memory_mib`` is QuickJS's own limit (the script may catch the
   error; uncaught it answers 503); ``RLIMIT_AS`` of the worker is the second
   fence, ``as_limit(memory_mib)`` below.
@@ -68,6 +76,8 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 10.0
 GIVE_UP_AFTER = 3  # start failures in a row with no worker alive
 STOP_GRACE = 2.0
 START_ALLOWANCE = 10.0  # seconds a queued call may wait beyond the time limit
+SPARE = 1  # workers the server keeps ready beyond --script-workers (see above)
+SPARE_AFTER = 1.0  # seconds after a worker is ready that the spare is started
 ABANDON_GRACE = 1.0  # seconds a cancelled call may go on running before its worker is killed
 DEMOTE_AFTER = 1.0  # seconds a call runs at the server's priority; then nice 19 (see above)
 LOW_PRIORITY = 19
@@ -258,16 +268,18 @@ class ScriptPool:
     JS heap limit; ``tmp_dir``: where large bodies travel as files (the data
     root's ``:tmp``); ``http_allow``: ``HOST[:PORT]`` strings HttpClient may
     reach (none by default); ``queue_timeout``: seconds a call may wait for
-    a worker (default ``timeout`` + ``START_ALLOWANCE``); ``python``: the
+    a worker (default ``timeout`` + ``START_ALLOWANCE``); ``spare``: workers
+    kept ready beyond ``workers`` (the server's: ``SPARE``); ``python``: the
     interpreter for workers.
     """
 
     def __init__(self, workers, timeout, memory_mib, tmp_dir, reactor=None,
-                 http_allow=(), queue_timeout=None, python=None):
+                 http_allow=(), queue_timeout=None, spare=0, python=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
         self.size = int(workers)
+        self.spare = int(spare) if self.size > 0 else 0
         self.timeout = float(timeout)
         self.queue_timeout = (self.timeout + START_ALLOWANCE if queue_timeout is None
                               else float(queue_timeout))
@@ -293,7 +305,7 @@ class ScriptPool:
         self._running = True
         self._failures = 0
         for _ in range(self.size):
-            self._spawn()
+            self._spawn()  # the spare once one is ready: it would slow the first call's start
 
     def stop(self):
         """Stop every worker; a Deferred that fires once all have exited.
@@ -338,8 +350,10 @@ class ScriptPool:
                 "idle": len(self._idle), "queued": len(self._queue),
                 "cold_starts": [w.cold_start for w in self._workers if w.cold_start is not None]}
 
-    def worker_pids(self):
-        return [w.pid for w in self._workers if w.pid]
+    def worker_pids(self, ready=False):
+        """PIDs of the workers (with ``ready``: of those that can take a call)."""
+        return [w.pid for w in self._workers
+                if w.pid and (not ready or (w.ready and not w.dying))]
 
     def _spawn(self):
         if not self._running:
@@ -370,7 +384,14 @@ class ScriptPool:
 
     def _respawn(self):
         self._respawns = {dc for dc in self._respawns if dc.active()}
-        self._spawn()
+        if self._missing() > 0:
+            self._spawn()
+
+    def _missing(self):
+        """Workers to start to have ``size + spare`` (those starting, or due
+        to start after a back-off, count)."""
+        due = sum(1 for dc in self._respawns if dc.active())
+        return self.size + self.spare - len(self._workers) - due
 
     def _ended(self, w, reason):
         self._workers.discard(w)
@@ -389,6 +410,7 @@ class ScriptPool:
                 log.warn("script worker {pid} died at start: {why}", pid=w.pid,
                          why=reason.getErrorMessage())
         self._schedule_spawn()
+        self._dispatch()
 
     # -- calls ---------------------------------------------------------------------
     def run(self, job, host):
@@ -416,9 +438,13 @@ class ScriptPool:
         log.warn("script {name}: no worker free within {t} s", name=call.job.name, t=self.queue_timeout)
         self._finish(call, result.engine_unreachable())
 
+    def _busy(self):
+        """Calls on a worker now (a killed worker's no longer counts)."""
+        return sum(1 for w in self._workers if w.call is not None and not w.dying)
+
     def _dispatch(self):
-        while self._queue and self._idle:
-            w = self._idle.popleft()
+        while self._queue and self._idle and self._busy() < self.size:
+            w = self._idle.pop()  # the last to finish: the spare stays in reserve
             if not w.alive or w.dying or w.call is not None:
                 continue
             call = self._queue.popleft()
@@ -449,6 +475,7 @@ class ScriptPool:
         self._finish(call, result.timeout())
         if w is not None:
             w.kill()
+        self._dispatch()  # its place goes to a ready worker (the spare) at once
 
     def _demote(self, call):
         """A long call: its worker yields the CPU to everything else."""
@@ -526,6 +553,7 @@ class ScriptPool:
         if w is not None and w.call is call:
             log.info("script {name}: abandoned by its client, stopped", name=call.job.name)
             w.kill()
+            self._dispatch()
 
     # -- messages from workers -------------------------------------------------------
     def _message(self, w, msg, blob):
@@ -534,6 +562,8 @@ class ScriptPool:
             w.ready = True
             w.cold_start = self.reactor.seconds() - w.spawned
             self._failures = 0
+            if self._running and self._missing() > 0:  # the spare, a while after the first is ready
+                self._respawns.add(self.reactor.callLater(SPARE_AFTER, self._respawn))
             self._idle.append(w)
             self._dispatch()
         elif kind == "call" and w.call is not None:

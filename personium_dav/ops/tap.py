@@ -3,7 +3,9 @@
 The site and provisioning modules are imported inside makeService so that
 ``twistd --help`` and option parsing stay cheap.
 """
+import gc
 import os
+import sys
 
 from twisted.application import service, strports
 from twisted.logger import Logger
@@ -13,6 +15,12 @@ from personium_dav import config
 from personium_dav.store.provision import DEFAULT_BOX, DEFAULT_CELL
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+# How long a pool thread that computes (a large listing) may keep the GIL
+# once the reactor thread wants it back. The reactor gives the GIL up at
+# every system call, a dozen per request, and each time may wait this long
+# to have it again: CPython's 5 ms made a GET wait tens of ms behind a
+# listing (docs/performance.md, "The GETs during a large listing").
+SWITCH_INTERVAL = 0.0005
 
 log = Logger()
 
@@ -182,12 +190,29 @@ class PersoniumService(service.MultiService):
 ACCESS_LOG = os.path.join(":log", "access.log")  # in the data root, out of every URL's reach
 
 
+def tune_interpreter(reactor):
+    """What a long-running server wants of CPython: the GIL back within
+    ``SWITCH_INTERVAL`` when the reactor asks, and what start-up made
+    (modules, classes, the framework: never garbage) left out of every full
+    garbage collection, which holds the GIL while it walks the heap."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    reactor.callWhenRunning(_freeze)
+
+
+def _freeze():
+    gc.collect()
+    gc.freeze()
+
+
 def makeService(options):
     """One strports listener per --listen, all serving one Site."""
     from personium_dav.web.site import makeSite
 
     from personium_dav.store.mounts import UnsafeMount, check
 
+    from twisted.internet import reactor
+
+    tune_interpreter(reactor)
     dataRoot = os.path.abspath(options["data"])
     settings = options.config()
     try:

@@ -10,7 +10,7 @@ from twisted.web.server import Site
 from ..auth import Auth
 from ..auth.logins import is_trusted, parse_networks
 from ..config import Config, node_of
-from ..engine import ScriptPool
+from ..engine import SPARE, ScriptPool
 from ..engine.sources import Sources
 from ..logs.eventlog import EventLog
 from ..logs.logfiles import AppendLog, Background
@@ -79,7 +79,8 @@ class Server:
             self._scripts = ScriptPool(config.script_workers, config.script_timeout,
                                        config.script_memory, self._scripts_dir,
                                        reactor=self._reactor,
-                                       http_allow=config.script_http_allow)
+                                       http_allow=config.script_http_allow,
+                                       spare=SPARE)
             self._scripts.start()
         return self._scripts
 

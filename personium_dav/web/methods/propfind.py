@@ -5,7 +5,7 @@ member's D:response is rendered once and kept with its Info
 (``Info.rendered``, when small), which store/listing.py hands back
 unchanged while the member is. The listing runs in a thread; the
 multistatus is written a slice of members at a time as the client takes
-it (``Slices``, a pull producer), each slice rendered in a thread unless all
+it (``Slices``, a push producer), each slice rendered in a thread unless all
 its responses are kept, so neither a large listing nor a request naming
 many properties blocks the reactor or holds a whole answer in memory. The
 property names of one PROPFIND are capped (``--max-propfind-names``).
@@ -14,7 +14,7 @@ import functools
 from dataclasses import replace
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPullProducer
+from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from ...auth.privileges import ACL_KEY, ANONYMOUS, acls_of, display_acl, load_acl
@@ -298,57 +298,73 @@ def _stream(request, slices):
     return slices.start()
 
 
-@implementer(IPullProducer)
+@implementer(IPushProducer)
 class Slices:
     """The rest of a multistatus, SLICE members at a time, each rendered
-    only when the client has taken the one before (a pull producer): the
-    memory of a listing stays one slice, whatever the members times the
-    properties asked. A slice whose responses are all kept is joined on the
-    reactor; one to render goes to the ``reads`` pool."""
+    only when the client has taken the one before: the memory of a listing
+    stays one slice, whatever the members times the properties asked. A
+    slice whose responses are all kept is joined on the reactor; one to
+    render goes to the ``reads`` pool.
+
+    A push producer: it writes while the transport takes more, stops when
+    paused, and goes on when a rendered slice comes back or the transport
+    asks again. (A pull producer would be driven by twisted.web's
+    ``_PullToPush``, which calls it in a loop for up to 10 ms a turn even
+    while a slice is still being rendered: a reactor spinning in place,
+    and every other request waiting for it.)"""
 
     def __init__(self, request, pools, head, members, kept, render):
         self.request, self.pools = request, pools
         self.head, self.members = head, members
         self.kept, self.render = kept, render
         self.next = 0
-        self.busy = self.stopped = False
+        self.busy = self.paused = self.stopped = False
         self.done = defer.Deferred()
 
     def start(self):
         self.request.write(self.head)
-        self.request.registerProducer(self, False)
+        self.request.registerProducer(self, True)
+        self._produce()
         return self.done
 
-    def resumeProducing(self):
-        if self.busy or self.stopped:
-            return
-        if self.next >= len(self.members):
-            self.stopped = True
-            self.request.unregisterProducer()
-            self.request.write(MULTISTATUS_CLOSE)
-            self.request.finish()
-            self.done.callback(None)
-            return
-        part = self.members[self.next:self.next + SLICE]
-        self.next += SLICE
-        ready = self.kept(part)
-        if ready is not None:
+    def _produce(self):
+        """Write slices until the transport pauses us, a slice needs
+        rendering or the answer is complete."""
+        while not (self.busy or self.paused or self.stopped):
+            if self.next >= len(self.members):
+                self.stopped = True
+                self.request.unregisterProducer()
+                self.request.write(MULTISTATUS_CLOSE)
+                self.request.finish()
+                self.done.callback(None)
+                return
+            part = self.members[self.next:self.next + SLICE]
+            self.next += SLICE
+            ready = self.kept(part)
+            if ready is None:
+                self.busy = True
+                self.pools.reads(self.render, part).addCallbacks(self.write, self.fail)
+                return
             self.request.write(b"".join(ready))
-            return
-        self.busy = True
-        self.pools.reads(self.render, part).addCallbacks(self.write, self.fail)
 
     def write(self, responses):
         self.busy = False
-        if not self.stopped and not state_of(self.request).disconnected:
-            self.request.write(b"".join(responses))
+        if self.stopped or state_of(self.request).disconnected:
+            return
+        self.request.write(b"".join(responses))
+        self._produce()
 
     def fail(self, failure):
+        self.busy = False
         self.stopped = True
         self.done.errback(failure)  # too late for an error answer: reply drops the connection
 
     def pauseProducing(self):
-        pass
+        self.paused = True
+
+    def resumeProducing(self):
+        self.paused = False
+        self._produce()
 
     def stopProducing(self):
         """The client went away."""
