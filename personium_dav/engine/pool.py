@@ -305,7 +305,7 @@ class ScriptPool:
         self._running = True
         self._failures = 0
         for _ in range(self.size):
-            self._spawn()  # the spare once one is ready: it would slow the first call's start
+            self._spawn()  # the spare comes SPARE_AFTER the first is ready (below)
 
     def stop(self):
         """Stop every worker; a Deferred that fires once all have exited.
