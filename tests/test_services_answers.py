@@ -3,7 +3,6 @@ spawned: how a call is routed and authorized, every error answer of a call,
 how a script is evaluated, the request object it gets, the checks of what it
 returns, require and JSGIResponse (docs/services.md)."""
 import os
-import time
 
 from personium_dav.engine.pool import SPARE
 
@@ -341,10 +340,9 @@ class TwoProcesses(ServiceServer):
             return {pid: parent for parent in servers
                     for pid in self.children_of(parent, b"personium_dav.engine.worker")}
 
-        deadline = time.monotonic() + 30  # each pool's spare starts a second after its first worker
-        while (time.monotonic() < deadline and
-               any(list(workers_by_pid().values()).count(p) not in (0, 1 + SPARE) for p in servers)):
-            time.sleep(0.05)
+        # each pool's spare starts a second after its first worker
+        self.wait_until(lambda: all(list(workers_by_pid().values()).count(p) in (0, 1 + SPARE)
+                                    for p in servers))
         workers = workers_by_pid()
         self.assertTrue(workers)
         parents = list(workers.values())

@@ -474,8 +474,13 @@ class ScriptPool:
         log.warn("script {name}: time limit ({t} s) passed", name=call.job.name, t=self.timeout)
         self._finish(call, result.timeout())
         if w is not None:
-            w.kill()
-        self._dispatch()  # its place goes to a ready worker (the spare) at once
+            self._kill(w)
+
+    def _kill(self, w):
+        """Kill a worker running a call; its place goes to a ready worker
+        (the spare) at once."""
+        w.kill()
+        self._dispatch()
 
     def _demote(self, call):
         """A long call: its worker yields the CPU to everything else."""
@@ -552,8 +557,7 @@ class ScriptPool:
         w = call.worker
         if w is not None and w.call is call:
             log.info("script {name}: abandoned by its client, stopped", name=call.job.name)
-            w.kill()
-            self._dispatch()
+            self._kill(w)
 
     # -- messages from workers -------------------------------------------------------
     def _message(self, w, msg, blob):

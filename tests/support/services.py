@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from base64 import b64encode
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
@@ -252,6 +253,13 @@ class ServiceServer(unittest.TestCase):
             else:
                 left.append(name)
         return left
+
+    @staticmethod
+    def wait_until(predicate, timeout=30):
+        """Poll ``predicate()`` until it is true or ``timeout`` s pass."""
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def worker_pids(self):
         """The script workers of the server process."""
