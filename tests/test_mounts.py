@@ -315,7 +315,6 @@ class SharedResolutionTests(DavTestCase):
         super().setUp()
         self.server.store.shared = True
         self.server.store.tree.trust_dir_times = False
-        self.server.store.tree.listings.trust_dir_times = False
         self.server.auth.accounts.revalidated_in_threads = True
         self.server.auth.tokens.owner_generation.revalidated_in_threads = True
 
@@ -410,9 +409,10 @@ class SharedResolutionTests(DavTestCase):
 
 class LaggingDirectoryTimesTests(DavTestCase):
     """A shared mount may not update a directory's times at every change
-    (JuiceFS skips it within 100 ms of the last update). A listing must
-    then show a subcollection's new properties all the same: there it asks
-    the subcollection's sidecar, not the directory's stat."""
+    (JuiceFS skips it within 100 ms of the last update), and a sidecar
+    commit appends without touching its directory anywhere. A listing shows
+    a subcollection's new properties all the same: it asks the
+    subcollection's sidecar, not the directory's stat."""
 
     @defer.inlineCallbacks
     def listed_value(self):
@@ -424,8 +424,7 @@ class LaggingDirectoryTimesTests(DavTestCase):
     def check(self, trust):
         from personium_dav.store import listing
 
-        tree_ = self.server.store.tree
-        tree_.trust_dir_times = tree_.listings.trust_dir_times = trust
+        self.server.store.tree.trust_dir_times = trust
         self.patch(layout, "SETTLE_NS", -10**12)  # every stat counts as settled
         answer = yield self.request("MKCOL", BOX + "c")
         body = (b'<D:propertyupdate xmlns:D="DAV:" xmlns:t="urn:t"><D:set><D:prop>'
@@ -458,11 +457,11 @@ class LaggingDirectoryTimesTests(DavTestCase):
         self.assertEqual(values, ["two"])
 
     @defer.inlineCallbacks
-    def test_trusting_directory_times_would_not(self):
-        """Why: with directory times trusted (right on a local disk) the
-        same lag shows the old value."""
+    def test_local_disk_sees_the_change(self):
+        """Where directory times are trusted (member counts) a listing
+        still asks the sidecar."""
         values = yield self.check(trust=True)
-        self.assertEqual(values, ["one"])
+        self.assertEqual(values, ["two"])
 
 
 class PoolBoundTests(unittest.TestCase):

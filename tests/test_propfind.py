@@ -609,7 +609,9 @@ class StreamedOverLoopback(TestCase):
         answer = yield hardening.in_thread(conn.getresponse)  # off the reactor: it blocks
         body = yield hardening.in_thread(answer.read)
         self.assertTrue(made[0].stopped)
-        self.assertGreater(made[0].resumed, 1)
+        # resumed by the transport once the client read (once may be all:
+        # a client that then reads fast keeps the buffers from filling again)
+        self.assertGreaterEqual(made[0].resumed, 1)
         self.assertEqual(answer.status, 207)
         self.assertEqual(answer.getheader("transfer-encoding"), "chunked")
         self.assertEqual(len(responses(etree.fromstring(body))), count + 1)

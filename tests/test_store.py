@@ -1,6 +1,7 @@
 """The sidecars: their own guarantees (round trips, the file, versions,
 the cache and when it is trusted, file ids), and lost-update freedom of
 read-modify-write under ``Tree.locked`` across threads and processes."""
+import errno
 import multiprocessing
 import os
 import threading
@@ -10,7 +11,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from personium_dav.dav.xmlutil import freeze, parse
 from personium_dav.store import layout
-from personium_dav.store.props import CorruptSidecar, Entry, Sidecars, find
+from personium_dav.store import props as props_module
+from personium_dav.store.props import COMPACT_AT, RECORD, CorruptSidecar, Entry, Sidecars, find
 from personium_dav.store.tree import Tree
 
 T = "urn:t"
@@ -44,7 +46,7 @@ def props_of(state, name="", fid=""):
     return entry.props if entry is not None else None
 
 
-class SidecarTests(SynchronousTestCase):
+class SidecarCase(SynchronousTestCase):
     def setUp(self):
         self.directory = os.path.abspath(self.mktemp())
         os.makedirs(self.directory)
@@ -70,6 +72,12 @@ class SidecarTests(SynchronousTestCase):
         txn.touch(member, fid, 1)
         return txn.commit()
 
+    def write_raw(self, data):
+        with open(self.path, "wb") as f:
+            f.write(data)
+
+
+class SidecarTests(SidecarCase):
     def test_empty(self):
         for state in self.both():
             self.assertEqual(dict(state), {})
@@ -210,9 +218,10 @@ class SidecarTests(SynchronousTestCase):
     def test_file_layout(self):
         self.commit("", A, V1)
         self.commit("f.txt", B, VB, fid="xyz")
+        self.sidecars._rewrite(self.directory, self.read())  # one base document
         root = etree.parse(self.path).getroot()
         self.assertEqual(root.tag, "{urn:x-personium-dav:sidecar}sidecar")
-        self.assertRegex(root.get("version"), r"^2\.\d+$")
+        self.assertRegex(root.get("version"), r"^3\.\d+$")
         self.assertEqual([c.tag.split("}")[1] for c in root], ["self", "member"])
         self.assertEqual(root[1].get("name"), "f.txt")
         self.assertEqual(root[1].get("id"), "xyz")
@@ -239,23 +248,19 @@ class SidecarTests(SynchronousTestCase):
         self.assertEqual(os.listdir(self.directory), [layout.SIDECAR])
         self.assertEqual(props_of(self.reread()), {A: V1})
 
-    def write_raw(self, data):
-        with open(self.path, "wb") as f:
-            f.write(data)
-
     def test_unknown_major_version_refused(self):
         self.commit("", A, V1)
         data = open(self.path, "rb").read()
-        self.assertIn(b'version="2.0"', data)
-        self.write_raw(data.replace(b'version="2.0"', b'version="3.0"', 1))
+        self.assertIn(b'version="3.0"', data)
+        self.write_raw(data.replace(b'version="3.0"', b'version="4.0"', 1))
         self.assertRaises(CorruptSidecar, self.reread)
-        self.write_raw(data.replace(b' version="2.0"', b"", 1))
+        self.write_raw(data.replace(b' version="3.0"', b"", 1))
         self.assertRaises(CorruptSidecar, self.reread)
 
     def test_newer_minor_version_read(self):
         self.commit("", A, V1)
         data = open(self.path, "rb").read()
-        self.write_raw(data.replace(b'version="2.0"', b'version="2.9"', 1))
+        self.write_raw(data.replace(b'version="3.0"', b'version="3.9"', 1))
         self.assertEqual(props_of(self.reread()), {A: V1})
 
     def test_not_a_sidecar_refused(self):
@@ -343,11 +348,145 @@ class SidecarTests(SynchronousTestCase):
                 txn.touch(member, fid, i)
                 expected.setdefault(member, {})[key] = v
             txn.commit()
-        root = etree.parse(self.path).getroot()  # well-formed
-        self.assertEqual(len(root), len(expected))
+        data = open(self.path, "rb").read()
+        base = data.split(RECORD)[0]
+        etree.fromstring(base)  # a well-formed base, records after it
+        self.assertLessEqual(len(data) - len(base), max(COMPACT_AT, len(base)))
         state = self.reread()
         self.assertEqual({m: e[0].props for m, e in state.items()}, expected)
         self.assertEqual(sorted(os.listdir(self.directory)), [layout.SIDECAR])
+
+
+class ChangeRecordTests(SidecarCase):
+    """Format 3: a commit appends a record of what it changed; torn
+    records are not part of the state; records give way to a new base."""
+
+    def data(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def test_commit_appends_in_place(self):
+        self.commit("", A, V1)
+        first, ino = self.data(), os.stat(self.path).st_ino
+        self.assertNotIn(RECORD, first)
+        self.commit("f.txt", B, VB, fid="i")
+        second = self.data()
+        self.assertEqual(os.stat(self.path).st_ino, ino)  # no rename
+        self.assertTrue(second.startswith(first + RECORD))
+        self.assertEqual(second.count(RECORD), 1)
+        self.assertIn(b'<s:drop name="f.txt"/>', second[len(first):])
+        self.assertNotIn(b"one", second[len(first):])  # only what changed
+        for state in (self.read(), self.reread()):
+            self.assertEqual(props_of(state), {A: V1})
+            self.assertEqual(props_of(state, "f.txt", "i"), {B: VB})
+
+    def test_removal_is_a_record(self):
+        self.commit("f.txt", B, VB, fid="i")
+        self.commit("", A, V1)
+        txn = self.begin()
+        txn.keep("f.txt")
+        txn.commit()
+        self.assertEqual(self.data().count(RECORD), 2)
+        self.assertEqual(set(self.reread()), {""})
+
+    def test_torn_record_is_not_state_and_is_written_over(self):
+        """What a crash during an append leaves: the state before it."""
+        self.commit("", A, V1)
+        self.commit("", A, V2)
+        whole = self.data()
+        cut = whole.rindex(RECORD)
+        for torn, seen in ((whole[:cut + 5], V1), (whole[:cut + 30], V1), (whole[:-1], V1),
+                           (whole[:-1] + b"X", V1), (whole + b"\0" * 40, V2)):
+            self.write_raw(torn)
+            self.assertEqual(props_of(self.reread()), {A: seen}, torn[cut:])
+        self.write_raw(whole[:cut + 30])
+        self.commit("f.txt", B, VB, fid="i")  # from a fresh read of the torn file
+        for state in (self.read(), self.reread()):
+            self.assertEqual(props_of(state), {A: V1})
+            self.assertEqual(props_of(state, "f.txt", "i"), {B: VB})
+
+    def test_a_reader_parses_only_what_was_appended(self):
+        """Another process's commit: the entries of names it did not change
+        are the very objects read before."""
+        self.commit("f.txt", B, VB, fid="i")
+        self.commit("", A, V1)
+        before = self.read()
+        run_in_child(_child_commit, self.directory, "ONE")
+        after = self.read()
+        self.assertIs(after["f.txt"], before["f.txt"])
+        self.assertEqual(props_of(after), {A: value('<x:a xmlns:x="urn:t">ONE</x:a>')})
+
+    def test_records_give_way_to_a_new_base(self):
+        self.commit("", A, V1)
+        base = len(self.data())
+        seen_compaction = False
+        for i in range(400):
+            self.commit("m%d" % (i % 9), B, value('<x:b xmlns:x="urn:t">%d</x:b>' % i), fid="i")
+            data = self.data()
+            if RECORD not in data:
+                seen_compaction = True
+            self.assertLessEqual(len(data) - len(data.split(RECORD)[0]),
+                                 max(COMPACT_AT, len(data.split(RECORD)[0])))
+        self.assertTrue(seen_compaction)
+        self.assertGreater(COMPACT_AT, base)
+        state = self.reread()
+        self.assertEqual(props_of(state, "m0", "i"), {B: value('<x:b xmlns:x="urn:t">396</x:b>')})
+        self.assertEqual(sorted(os.listdir(self.directory)), [layout.SIDECAR])
+
+    def test_a_version_2_0_sidecar_is_upgraded_by_its_first_commit(self):
+        """The upgrade: a sidecar of the format before is read as it is; the
+        first commit writes it anew as 3.0, with nothing lost, and the next
+        ones append."""
+        old = (b'<?xml version="1.0" encoding="utf-8"?>\n'
+               b'<s:sidecar xmlns:s="urn:x-personium-dav:sidecar" version="2.0">\n'
+               b'<s:self kind="collection" version="1" created="5" modified="5">' + V1
+               + b'</s:self>\n<s:member name="f.txt" id="i" version="2" modified="5">' + VB
+               + b"</s:member>\n</s:sidecar>\n")
+        self.write_raw(old)
+        self.assertEqual(props_of(self.reread(), "f.txt", "i"), {B: VB})
+        self.commit("", A, V2)
+        upgraded = self.data()
+        self.assertNotIn(RECORD, upgraded)
+        self.assertIn(b'version="3.0"', upgraded)
+        vc = value('<x:c xmlns:x="urn:t">3</x:c>')
+        self.commit("", C, vc)
+        self.assertTrue(self.data().startswith(upgraded + RECORD))
+        state = self.reread()
+        self.assertEqual(props_of(state), {A: V2, C: vc})
+        self.assertEqual(props_of(state, "f.txt", "i"), {B: VB})
+        self.assertEqual(find(state, "", "").kind, "collection")
+
+    def test_full_disk_during_an_append(self):
+        """Half a record written, then ENOSPC: the file is cut back, the
+        error raised, the state before it read by everyone."""
+        self.commit("", A, V1)
+        before = self.data()
+        real = os.pwrite
+
+        def half(fd, data, offset):
+            if len(data) > 10:
+                real(fd, data[:len(data) // 2], offset)
+            raise OSError(errno.ENOSPC, "full")
+
+        self.patch(props_module.os, "pwrite", half)
+        txn = self.begin()
+        txn.set("", "", A, V2)
+        self.assertRaises(OSError, txn.commit)
+        self.assertEqual(self.data(), before)
+        self.assertEqual(props_of(self.read()), {A: V1})
+        self.assertEqual(props_of(self.reread()), {A: V1})
+
+    def test_relaxed_and_durable_append_alike(self):
+        synced = []
+        real = os.fsync
+        self.patch(props_module.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+        self.commit("", A, V1)
+        self.commit("", A, V2)  # a record: one fsync, of the sidecar
+        self.assertEqual(len(synced), 3)  # the base, its directory, the record
+        self.sidecars = Sidecars(durable=False)
+        self.commit("", B, VB)
+        self.assertEqual(len(synced), 3)
+        self.assertEqual(props_of(self.reread()), {A: V2, B: VB})
 
 
 def run_in_child(target, *args):

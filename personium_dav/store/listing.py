@@ -13,10 +13,9 @@ A member's record is trusted while all of these hold:
   makes to a file (new bytes, its ``user.pdav``) puts a new inode there or
   bumps its ctime, as does any other change of its bytes, size, mode, mtime
   or attributes, by anyone (no call sets a ctime); a subcollection's own
-  state is its sidecar, replaced by a rename inside the directory, which
-  bumps the directory's ctime, as does setting its ``user.pdav`` (where
-  directory times may lag, a shared mount, a subcollection is checked by
-  its sidecar's own stat instead);
+  state is its sidecar, to which a commit may append without touching the
+  directory, so a subcollection is also checked by its sidecar's own stat
+  (``info`` hands back the same Info while that sidecar is unchanged);
 * for a file, its entry in the collection's sidecar is the same ``Entry``
   object (entries are never mutated; a commit, or a re-read of a changed
   sidecar, makes new ones);
@@ -47,11 +46,8 @@ _Dir = collections.namedtuple("_Dir", "state names records listing")
 class Listings:
     """The members of the collections listed lately, per directory."""
 
-    def __init__(self, capacity=CAPACITY, trust_dir_times=True):
+    def __init__(self, capacity=CAPACITY):
         self.capacity = capacity
-        # False where a directory's ctime may lag its changes (a shared
-        # mount): a subcollection is then checked through its own sidecar
-        self.trust_dir_times = trust_dir_times
         self._dirs = collections.OrderedDict()  # directory -> _Dir, least recent first
         self._size = 0
         self._lock = threading.Lock()
@@ -89,12 +85,10 @@ class Listings:
                 if record is not None and record[0] == key and (
                         same or record[1] is _OWN
                         or record[1] is find(state, record[2].name, record[2].fid)):
-                    if (self.trust_dir_times or record[1] is not _OWN or record[2] is None
-                            or record[2].path is None):
+                    if record[1] is not _OWN or record[2] is None or record[2].path is None:
                         records.append(record)
                         continue
-                    # its sidecar decides (``info`` hands back the same Info
-                    # while that sidecar is unchanged)
+                    # a subcollection: its sidecar decides
                     again = info(os.path.join(directory, disk), record[2].name, st, state)
                     if again is record[2]:
                         records.append(record)

@@ -12,11 +12,24 @@ Files from before ids have ``fid`` "" and match entries without one.
 Entries are never changed once made: a transaction copies what it changes,
 so a reader on another thread always sees a whole state, and a cached
 ``Info`` can be trusted while its entry is the very same object.
+
+The file is a base document followed by change records (format 3): a
+commit appends one record holding the whole entries of every name it
+changed, so a PROPPATCH writes a few hundred bytes and one fsync instead of
+a new file, its fsync, a rename and the directory's fsync. A record begins
+with a NUL byte, which no XML document can hold, then its length and CRC-32
+in hex and a newline; a torn or partly visible record fails its check and,
+with everything after it, is not part of the state (the next commit writes
+over it). Once the records outgrow the base (and ``COMPACT_AT``), or when
+the base is of a format before 3 (which no record may follow), a commit
+writes a new base instead, as every commit did before (docs/storage.md).
 """
 import collections
 import os
+import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field, replace
 from xml.sax.saxutils import quoteattr
 
@@ -26,8 +39,9 @@ from ..dav import xmlutil
 from . import layout
 
 SIDECAR_NS = "urn:x-personium-dav:sidecar"
-FORMAT_VERSION = "2.0"  # 2: members carry the id of their file; 1.x is still read
-_READABLE = ("1", "2")
+FORMAT_VERSION = "3.0"  # 3: change records; 2: members carry the id of their file
+_READABLE = ("1", "2", "3")
+_APPENDABLE = re.compile(rb'<[^?!][^>]*?\sversion="3\.')  # a base records may follow
 _S = "{%s}" % SIDECAR_NS
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
@@ -42,6 +56,9 @@ class Miss(Exception):
 
 INLINE_PARSE = 16 * 1024  # bytes of a sidecar an inline read may parse (a few ms)
 INLINE_READ = 1024 * 1024  # bytes an inline read may read to compare with its cache
+COMPACT_AT = 16 * 1024  # bytes of records a sidecar keeps before a new base, at least
+RECORD = b"\0"  # begins a change record: no XML document holds a NUL
+_HEAD = len(b"\0%08x %08x\n" % (0, 0))
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,10 @@ def own(state):
 class Transaction:
     """Changes staged on a copy of a state; ``commit`` writes them at once."""
 
-    def __init__(self, sidecar, state):
+    def __init__(self, sidecar, state, origin=None):
         self._sidecar = sidecar
+        self._base = state
+        self._origin = origin  # the file's bytes it was read from (whole records), or None
         self.state = dict(state)
         self.changed = False  # whether a commit would write anything new
 
@@ -117,21 +136,22 @@ class Transaction:
             del self.state[name]
 
     def commit(self):
-        self._sidecar.write(self.state)
+        self._sidecar.write(self.state, self._base, self._origin)
         return self.state
 
 
 class Sidecars:
     """The sidecars of one data root, read through a bounded cache.
 
-    A commit writes a temporary file beside the sidecar, fsyncs it (when
-    durable), renames it over and fsyncs the directory: a crash leaves the
-    old file or the new one. A read is served from the cache while the
-    file's (inode, mtime_ns, ctime_ns, size) is unchanged and settled
-    (``layout.settled``); a transaction always reads the bytes and parses
-    them only when they differ from the cached ones (another process on the
-    data root may have committed). The cache keeps the least recently read
-    sidecars up to ``budget`` bytes of files."""
+    A commit appends a change record (fsynced, when durable) or, when the
+    records have outgrown the base, writes a temporary file beside the
+    sidecar, fsyncs it, renames it over and fsyncs the directory: a crash
+    leaves the state before the commit or after it. A read is served from
+    the cache while the file's (inode, mtime_ns, ctime_ns, size) is
+    unchanged and settled (``layout.settled``); a transaction always reads
+    the bytes, and only what follows the cached bytes is parsed (another
+    process on the data root may have committed). The cache keeps the least
+    recently read sidecars up to ``budget`` bytes of files."""
 
     def __init__(self, durable=True, budget=64 * 1024 * 1024):
         self.durable = durable
@@ -158,31 +178,87 @@ class Sidecars:
         return self.load(directory, INLINE_PARSE if inline else None)
 
     def load(self, directory, parse_limit=None):
-        """The state in the file now (parsed only when its bytes changed;
-        ``Miss`` when they did and are more than ``parse_limit``)."""
+        """The state in the file now (only the bytes after the cached ones
+        are parsed; ``Miss`` when they are more than ``parse_limit``)."""
+        return self._load(directory, parse_limit)[0]
+
+    def _load(self, directory, parse_limit=None):
+        """(state, the file's bytes up to its last whole record) or ({}, None)."""
         path = directory + _SUFFIX
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 data = f.read()
         except FileNotFoundError:
-            return {}
+            return {}, None
         hit = self._cache.get(path)
-        if hit is not None and hit[2] == data:
-            state = hit[1]
+        if hit is not None and data.startswith(hit[2]):
+            if len(data) == len(hit[2]):
+                state, end = hit[1], len(data)
+            else:  # records appended since: apply them to a copy
+                if parse_limit is not None and len(data) - len(hit[2]) > parse_limit:
+                    raise Miss(path)
+                state = dict(hit[1])
+                end = _apply_records(state, data, len(hit[2]))
+                if end == len(hit[2]):  # only a torn record: nothing new
+                    state = hit[1]
         elif parse_limit is not None and len(data) > parse_limit:
             raise Miss(path)
         else:
-            state = decode(data)
-        self._remember(path, st, state, data)
-        return state
+            state, end = _decode(data)
+        good = data if end == len(data) else data[:end]
+        self._remember(path, st, state, good)
+        return state, good
 
     def begin(self, directory):
         """A transaction on the sidecar as it is on disk (the caller holds
         the directory's lock until it commits)."""
-        return Transaction(_Bound(self, directory), self.load(directory))
+        state, origin = self._load(directory)
+        return Transaction(_Bound(self, directory), state, origin)
 
-    def write(self, directory, state):
+    def write(self, directory, state, base=None, origin=None):
+        """Make ``state`` the sidecar's: a record of what differs from
+        ``base`` appended to ``origin`` (the file's bytes ``base`` was read
+        from), or a new file."""
+        if origin is not None and base is not None:
+            names = _changed(base, state)
+            if not names:
+                return
+            payload = encode(state, names)
+            end = origin.find(RECORD)
+            base_size = len(origin) if end < 0 else end
+            if (len(origin) - base_size + len(payload) <= max(COMPACT_AT, base_size)
+                    and _APPENDABLE.search(origin, 0, 512)):
+                self._append(directory, state, origin, payload)
+                return
+        self._rewrite(directory, state)
+
+    def _append(self, directory, state, origin, payload):
+        path = directory + _SUFFIX
+        record = RECORD + b"%08x %08x\n" % (len(payload), zlib.crc32(payload)) + payload
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            try:
+                size = os.fstat(fd).st_size
+                done = 0
+                while done < len(record):
+                    done += os.pwrite(fd, record[done:], len(origin) + done)
+                if size > len(origin) + len(record):  # what a torn record left
+                    os.ftruncate(fd, len(origin) + len(record))
+                if self.durable:
+                    os.fsync(fd)
+            except BaseException:
+                try:  # a full disk: the record goes, the state before it stays
+                    os.ftruncate(fd, len(origin))
+                except OSError:
+                    pass  # a reader skips what fails its check anyway
+                raise
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._remember(path, st, state, origin + record)
+
+    def _rewrite(self, directory, state):
         data = encode(state)
         path = directory + _SUFFIX
         tmp = os.path.join(directory, layout.SIDECAR_TMP)
@@ -228,8 +304,8 @@ class _Bound:
     def __init__(self, sidecars, directory):
         self.sidecars, self.directory = sidecars, directory
 
-    def write(self, state):
-        self.sidecars.write(self.directory, state)
+    def write(self, state, base=None, origin=None):
+        self.sidecars.write(self.directory, state, base, origin)
 
 
 _SUFFIX = os.sep + layout.SIDECAR
@@ -239,14 +315,25 @@ def _key(st):
     return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
 
 
-def encode(state):
-    """The sidecar document for a state (values are inserted verbatim)."""
-    out = [
-        b'<?xml version="1.0" encoding="utf-8"?>\n<s:sidecar xmlns:s="',
-        SIDECAR_NS.encode(),
-        b'" version="' + FORMAT_VERSION.encode() + b'">\n',
-    ]
-    for name, entries in state.items():
+def _changed(base, state):
+    """The names whose entries differ (entries are never changed in place)."""
+    names = [name for name, entries in state.items() if base.get(name) is not entries]
+    return names + [name for name in base if name not in state]
+
+
+def encode(state, names=None):
+    """The sidecar document for a state (values are inserted verbatim), or
+    with ``names`` the payload of a change record: each name dropped, then
+    its entries now."""
+    if names is None:
+        out = [b'<?xml version="1.0" encoding="utf-8"?>\n<s:sidecar xmlns:s="',
+               SIDECAR_NS.encode(), b'" version="' + FORMAT_VERSION.encode() + b'">\n']
+        items = state.items()
+    else:
+        out = [b'<s:change xmlns:s="', SIDECAR_NS.encode(), b'">']
+        out.extend(b"<s:drop name=%s/>" % quoteattr(name).encode("utf-8") for name in names)
+        items = [(name, state.get(name, ())) for name in names]
+    for name, entries in items:
         for entry in entries:
             if name == "":
                 head = '<s:self kind=%s version="%d" created="%d" modified="%d">' % (
@@ -260,7 +347,7 @@ def encode(state):
             out.append(head.encode("utf-8"))
             out.extend(entry.props.values())
             out.append(tail)
-    out.append(b"</s:sidecar>\n")
+    out.append(b"</s:sidecar>\n" if names is None else b"</s:change>")
     return b"".join(out)
 
 
@@ -273,18 +360,64 @@ def yield_gil():
 
 
 def decode(data):
-    try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as e:
-        raise CorruptSidecar(str(e))
+    """The state of a sidecar file's bytes (base and whole records)."""
+    return _decode(data)[0]
+
+
+def _decode(data):
+    """(state, the offset after the last whole record)."""
+    end = data.find(RECORD)
+    root = _parse(data if end < 0 else data[:end])
     if root.tag != _S + "sidecar":
         raise CorruptSidecar("not a sidecar")
     if (root.get("version") or "").split(".")[0] not in _READABLE:
         raise CorruptSidecar("unknown sidecar version %r" % root.get("version"))
     state = {}
+    _apply(state, root)
+    return state, (len(data) if end < 0 else _apply_records(state, data, end))
+
+
+def _apply_records(state, data, offset):
+    """Apply the whole records from ``offset`` on to ``state``; the offset
+    after the last one (a torn or foreign tail ends them)."""
+    while offset + _HEAD <= len(data) and data[offset:offset + 1] == RECORD:
+        head = data[offset + 1:offset + _HEAD]
+        if head[8:9] != b" " or head[17:] != b"\n":
+            break
+        try:
+            length, crc = int(head[:8], 16), int(head[9:17], 16)
+        except ValueError:
+            break
+        start = offset + _HEAD
+        payload = data[start:start + length]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            break
+        try:
+            root = _parse(payload)
+        except CorruptSidecar:
+            break
+        if root.tag != _S + "change":
+            break
+        _apply(state, root)
+        offset = start + length
+    return offset
+
+
+def _parse(data):
+    try:
+        return etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as e:
+        raise CorruptSidecar(str(e))
+
+
+def _apply(state, root):
+    """The entries of a base document or a change record, over ``state``."""
     for i, node in enumerate(xmlutil.children(root)):
         if i % 64 == 63:
             yield_gil()
+        if node.tag == _S + "drop":
+            state.pop(node.get("name"), None)
+            continue
         props = {xmlutil.split(c.tag): xmlutil.freeze(c) for c in xmlutil.children(node)}
         entry = Entry(
             props=props,
@@ -297,4 +430,3 @@ def decode(data):
         name = "" if node.tag == _S + "self" else node.get("name")
         others = tuple(e for e in state.get(name, ()) if e.fid != entry.fid)
         state[name] = others + (entry,)
-    return state

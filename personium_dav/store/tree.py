@@ -113,7 +113,7 @@ class Tree:
         # no cache is keyed on them (the member count, a listing's subcollections)
         self.trust_dir_times = trust_dir_times
         self.sidecars = Sidecars(durable)
-        self.listings = Listings(trust_dir_times=trust_dir_times)
+        self.listings = Listings()
         self.syncs = DirectorySyncs()
         # path -> (stat key, sidecar entry, Info) of a resource read in full:
         # while its lstat key and its entry (the same object: entries are
