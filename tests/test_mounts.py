@@ -6,6 +6,7 @@ The same checks against a real JuiceFS mount, both ways, are in
 tests/test_scaleout.py."""
 import errno
 import os
+import time
 from dataclasses import replace
 
 from twisted.internet import defer, reactor, task
@@ -496,3 +497,73 @@ class PoolBoundTests(unittest.TestCase):
         self.assertEqual(ran, [])  # queued past its deadline: never started
         done = yield self.pools.store(lambda: "ok")
         self.assertEqual(done, "ok")
+
+
+class UnlockTests(unittest.TestCase):
+    """A flock is released by an explicit ``LOCK_UN``, tried again while the
+    metadata engine is away, before its descriptor is closed: on JuiceFS the
+    release that close(2) implies is dropped when the engine does not answer
+    then, and a ``LOCK_EX`` answered EIO may have been recorded all the same
+    (its answer lost); either way the lock stayed held for as long as the
+    mount lived (docs/scale-out.md)."""
+
+    def setUp(self):
+        import fcntl
+
+        self.fcntl = fcntl
+        self.real = fcntl.flock
+        self.calls = []
+        self.failures = {}  # operation -> errors to raise, in turn
+        self.patch(fcntl, "flock", self.flock)
+        self.root = self.mktemp()
+        os.makedirs(self.root)
+        self.tree = tree.Tree(self.root)
+
+    def flock(self, fd, operation):
+        self.calls.append(operation)
+        errors = self.failures.get(operation)
+        if errors:
+            error = errors.pop(0)
+            if error is not None:
+                raise OSError(error, os.strerror(error))
+        return self.real(fd, operation)
+
+    def free(self):
+        """Can another descriptor take the collection's flock now?"""
+        fd = os.open(os.path.join(self.root, layout.LOCK), os.O_RDWR)
+        try:
+            self.real(fd, self.fcntl.LOCK_EX | self.fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    def test_unlock_retried_while_the_engine_is_away(self):
+        self.failures[self.fcntl.LOCK_UN] = [errno.EIO, errno.ETIMEDOUT]
+        with self.tree.locked(self.root):
+            self.assertFalse(self.free())
+        self.assertEqual(self.calls, [self.fcntl.LOCK_EX] + [self.fcntl.LOCK_UN] * 3)
+        self.assertTrue(self.free())
+
+    def test_failed_lock_is_unlocked_too(self):
+        self.failures[self.fcntl.LOCK_EX] = [errno.EIO]
+        with self.assertRaises(OSError):
+            with self.tree.locked(self.root):
+                self.fail("ran without its lock")
+        self.assertEqual(self.calls, [self.fcntl.LOCK_EX, self.fcntl.LOCK_UN])
+
+    def test_other_errors_not_retried(self):
+        from personium_dav.auth import files
+
+        self.failures[self.fcntl.LOCK_UN] = [errno.ENOTCONN]
+        with self.tree.locked(self.root):
+            pass
+        self.assertEqual(self.calls, [self.fcntl.LOCK_EX, self.fcntl.LOCK_UN])
+        # and the descriptor is closed whatever happens: EIO past the patience
+        fd = os.open(os.path.join(self.root, layout.LOCK), os.O_RDWR)
+        self.failures[self.fcntl.LOCK_UN] = [errno.EIO] * 100
+        slept = []
+        files.unlock_and_close(fd, patience=0.5, sleep=lambda s: (slept.append(s), time.sleep(s)))
+        self.assertEqual(slept[:3], [0.1, 0.2, 0.4])
+        self.assertRaises(OSError, os.fstat, fd)

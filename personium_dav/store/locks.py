@@ -28,6 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..auth.files import unlock_and_close
 from . import layout
 
 TABLE = ":locks.json"
@@ -204,7 +205,7 @@ class LockTable:
             if held.changed:
                 self._write(directory, path, held.locks)
         finally:
-            os.close(fd)  # closing releases the flock
+            unlock_and_close(fd)
 
     def _write(self, directory, path, locks):
         data = encode(self._live(locks))  # expired ones are pruned

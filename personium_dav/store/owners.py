@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 
+from ..auth.files import unlock_and_close
 from . import layout
 
 
@@ -78,7 +79,7 @@ def alive(root, owner):
     except BlockingIOError:
         return True
     finally:
-        os.close(fd)  # releases the probe's flock, if it got it
+        unlock_and_close(fd)  # the probe's flock, if it got it
     return False
 
 

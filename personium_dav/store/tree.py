@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
+from ..auth.files import unlock_and_close
 from ..auth.privileges import ACL_KEY
 from . import layout
 from .journal import remove
@@ -165,7 +166,7 @@ class Tree:
             yield
         finally:
             for fd in fds:
-                os.close(fd)  # closing releases the lock
+                unlock_and_close(fd)
 
     # -- reading ------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import os
 import re
 import stat
 
+from ..auth.files import unlock_and_close
 from ..dav.errors import DavError
 from . import layout
 
@@ -129,7 +130,7 @@ class Usage:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield Held(self, fd, recount)
         finally:
-            os.close(fd)
+            unlock_and_close(fd)
 
     def peek(self):
         """The recorded total, read without the flock; None when missing or pending."""
