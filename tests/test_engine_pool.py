@@ -40,33 +40,6 @@ class Queueing(PoolCase):
         self.assertEqual(self.pool.stats()["idle"], 2)
 
 
-class Dispatch(PoolCase):
-    """A call goes to the worker idle the longest, not to the one that has
-    just answered and may still be making its next context."""
-
-    workers = 2
-    BUSY = ("function(r){ var t = Date.now(); while (Date.now() - t < 150) {}"
-            " return {status: 200, headers: {}, body: ['done']}; }")
-
-    @defer.inlineCallbacks
-    def served_by(self):
-        d = self.answers(self.BUSY)
-        busy = []
-        yield until(lambda: busy.extend(w.pid for w in self.pool._workers if w.call) or busy)
-        got = yield d
-        self.assertEqual(got, (200, "done"))
-        return busy[0]
-
-    @defer.inlineCallbacks
-    def test_calls_in_turn(self):
-        yield until(lambda: len(self.pool.worker_pids(ready=True)) == 2)
-        first = yield self.served_by()
-        second = yield self.served_by()
-        third = yield self.served_by()
-        self.assertNotEqual(first, second)
-        self.assertEqual(third, first)
-
-
 class Failures(PoolCase):
     script_timeout = 5.0
 

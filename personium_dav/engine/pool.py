@@ -444,10 +444,7 @@ class ScriptPool:
 
     def _dispatch(self):
         while self._queue and self._idle and self._busy() < self.size:
-            # the worker idle the longest: it has had the most time to make
-            # its next context (worker.Prepared), which the last to finish
-            # may still be making
-            w = self._idle.popleft()
+            w = self._idle.pop()  # the last to finish: the spare stays in reserve
             if not w.alive or w.dying or w.call is not None:
                 continue
             call = self._queue.popleft()
