@@ -58,7 +58,6 @@ INLINE_PARSE = 16 * 1024  # bytes of a sidecar an inline read may parse (a few m
 INLINE_READ = 1024 * 1024  # bytes an inline read may read to compare with its cache
 COMPACT_AT = 16 * 1024  # bytes of records a sidecar keeps before a new base, at least
 RECORD = b"\0"  # begins a change record: no XML document holds a NUL
-_HEAD = len(b"\0%08x %08x\n" % (0, 0))
 
 
 @dataclass(frozen=True)
@@ -235,25 +234,24 @@ class Sidecars:
 
     def _append(self, directory, state, origin, payload):
         path = directory + _SUFFIX
-        record = RECORD + b"%08x %08x\n" % (len(payload), zlib.crc32(payload)) + payload
+        record = _record(payload)
         fd = os.open(path, os.O_WRONLY)
         try:
-            try:
-                size = os.fstat(fd).st_size
-                done = 0
-                while done < len(record):
-                    done += os.pwrite(fd, record[done:], len(origin) + done)
-                if size > len(origin) + len(record):  # what a torn record left
-                    os.ftruncate(fd, len(origin) + len(record))
-                if self.durable:
-                    os.fsync(fd)
-            except BaseException:
-                try:  # a full disk: the record goes, the state before it stays
-                    os.ftruncate(fd, len(origin))
-                except OSError:
-                    pass  # a reader skips what fails its check anyway
-                raise
+            size = os.fstat(fd).st_size
+            done = 0
+            while done < len(record):
+                done += os.pwrite(fd, record[done:], len(origin) + done)
+            if size > len(origin) + len(record):  # what a torn record left
+                os.ftruncate(fd, len(origin) + len(record))
+            if self.durable:
+                os.fsync(fd)
             st = os.fstat(fd)
+        except BaseException:
+            try:  # a full disk: the record goes, the state before it stays
+                os.ftruncate(fd, len(origin))
+            except OSError:
+                pass  # a reader skips what fails its check anyway
+            raise
         finally:
             os.close(fd)
         self._remember(path, st, state, origin + record)
@@ -375,6 +373,14 @@ def _decode(data):
     state = {}
     _apply(state, root)
     return state, (len(data) if end < 0 else _apply_records(state, data, end))
+
+
+def _record(payload):
+    """A change record: NUL, the payload's length and CRC-32 in hex, newline, payload."""
+    return RECORD + b"%08x %08x\n" % (len(payload), zlib.crc32(payload)) + payload
+
+
+_HEAD = len(_record(b""))  # the bytes before a record's payload
 
 
 def _apply_records(state, data, offset):
