@@ -359,6 +359,25 @@ class EnvelopePartsTests(unittest.TestCase):
         self.assertNotIn("SECRETPEER", line)
         self.assertTrue(line.endswith('"KEY_1"'), line)
 
+    def test_accessLogIsTwistedsCombinedLine(self):
+        """The formatter writes what twisted.web's combinedLogFormatter
+        writes (plus the key), for plain fields and for ones to escape."""
+        from twisted.internet.address import IPv4Address
+        from twisted.web.http import combinedLogFormatter
+        fields = [b"/a/b?x=1", b'/q"uote\\back', b"/\xff\x00\x7f\x1b", b"/caf\xc3\xa9", b""]
+        for uri in fields:
+            for other in [None, b"", b'http://x/"y', b"\xfe\n"]:
+                request = self.request(method=b'PROP"X' if other == b"" else b"GET")
+                request.uri, request.clientproto = uri, b"HTTP/1.1"
+                request.code, request.sentLength = 207, 12
+                request.client = IPv4Address("TCP", "127.0.0.1", 1)
+                request.getComponent = {IRequestState: RequestState("K")}.get
+                if other is not None:
+                    request.requestHeaders.setRawHeaders(b"referer", [b"first", other])
+                    request.requestHeaders.setRawHeaders(b"user-agent", [other])
+                self.assertEqual(envelope.access_log_formatter("[ts]", request),
+                                 combinedLogFormatter("[ts]", request) + ' "K"')
+
 
 class EventLogTests(unittest.TestCase):
     def test_line(self):

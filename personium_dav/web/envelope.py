@@ -22,9 +22,9 @@ import os
 import re
 import time
 
-from twisted.internet import defer
+from twisted.internet import address, defer
 from twisted.logger import Logger
-from twisted.web.http import combinedLogFormatter
+from twisted.web.http import _escape
 
 from ..dav.errors import DavError
 from ..logs import eventlog
@@ -210,19 +210,30 @@ class Envelope:
 _SECRET_QUERY = re.compile(rb"((?:^|[?&;])p_cookie_peer=)[^&;#]*", re.I)
 
 
+_PLAIN = re.compile(rb"[ !#-\[\]-~]*")  # printable ASCII but " and backslash: its own escape
+
+
+def _field(value):
+    """twisted.web's escaping of a log field, skipped for a plain one (the
+    usual case: twisted's own goes through ``repr`` for every field)."""
+    if isinstance(value, str):
+        value = value.encode("ascii")
+    if _PLAIN.fullmatch(value):
+        return value.decode("ascii")
+    return _escape(value)
+
+
 def access_log_formatter(timestamp, request):
-    """twisted.web's combined log line, with ``p_cookie_peer`` masked and the
-    request key appended as a last quoted field."""
-    uri = request.uri
-    masked = _SECRET_QUERY.sub(rb"\1***", uri)
-    if masked != uri:
-        request.uri = masked
-        try:
-            line = combinedLogFormatter(timestamp, request)
-        finally:
-            request.uri = uri
-    else:
-        line = combinedLogFormatter(timestamp, request)
+    """twisted.web's combined log line (``combinedLogFormatter``, the same
+    text), with ``p_cookie_peer`` masked and the request key appended as a
+    last quoted field."""
+    client = request.getClientAddress()
+    ip = client.host if isinstance(client, (address.IPv4Address, address.IPv6Address)) else "-"
     st = state_of(request)
-    key = st.key if st is not None else "-"
-    return '%s "%s"' % (line, key)  # a request key holds [A-Za-z0-9_-] only
+    return '"%s" - - %s "%s %s %s" %d %s "%s" "%s" "%s"' % (
+        _field(ip), timestamp, _field(request.method),
+        _field(_SECRET_QUERY.sub(rb"\1***", request.uri)), _field(request.clientproto),
+        request.code, request.sentLength or "-",
+        _field(request.getHeader(b"referer") or b"-"),
+        _field(request.getHeader(b"user-agent") or b"-"),
+        st.key if st is not None else "-")  # a request key holds [A-Za-z0-9_-] only

@@ -51,7 +51,7 @@ def quote_segment(name):
 
 class RequestState:
     __slots__ = ("key", "headers", "preflight", "principal", "cell", "box", "names", "kind",
-                 "envelope", "recorded", "server", "request", "prefix", "loc", "_cell_url",
+                 "envelope", "recorded", "server", "request", "prefix", "loc", "_cell_url", "_origin",
                  "disconnected", "prechecked")
 
     def __init__(self, key, envelope=None, server=None, request=None, prefix=""):
@@ -70,6 +70,7 @@ class RequestState:
         self.prefix = prefix  # the href of where the resource is mounted
         self.loc = None  # where the names point (store.tree.Location)
         self._cell_url = None
+        self._origin = None
         self.disconnected = False  # the client went away (web/reply.py)
         self.prechecked = None  # accepted before its body: the resource it was routed to
 
@@ -90,11 +91,14 @@ class RequestState:
         return self.prefix + path + ("/" if collection else "")
 
     def origin(self):
-        """``{scheme}://{host}`` of the request."""
-        request = self.request
-        scheme = "https" if request.isSecure() else "http"
-        host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
-        return "%s://%s" % (scheme, host)
+        """``{scheme}://{host}`` of the request (asked once: after the
+        envelope's overrides, which come first, it does not change)."""
+        if self._origin is None:
+            request = self.request
+            scheme = "https" if request.isSecure() else "http"
+            host = (request.getHeader(b"host") or b"localhost").decode("latin-1")
+            self._origin = "%s://%s" % (scheme, host)
+        return self._origin
 
     def same_server(self, scheme, netloc):
         """Is ``scheme://netloc`` this server, as the request reached it (its
