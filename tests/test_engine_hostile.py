@@ -106,6 +106,39 @@ class Escapes(PoolCase):
             (forged % "(typeof _p, {})", 500, "Server Error : response body illegal type."),
         ])
 
+    def test_pollution_of_descriptor_and_answer_fields(self):
+        # the descriptors of the lazy globals and the runner's outcomes are
+        # object literals without a prototype: accessors planted on
+        # Object.prototype for their fields are never reached
+        pollute = r"""
+            var dp = Object.defineProperty, cr = Object.create;
+            function d(o) { var x = cr(null); for (var k in o) { x[k] = o[k]; } return x; }
+            function trap(name) { return function(){ throw new Error('trap ' + name); }; }
+            ['get', 'set', 'value', 'writable', 'enumerable', 'configurable'].forEach(function(n){
+                dp(Object.prototype, n, d({get: trap(n), configurable: true}));
+            });
+            ['k', 'm', 'status', 'headers', 'parts', 'toJSON'].forEach(function(n){
+                dp(Object.prototype, n, d({set: trap(n), get: trap(n), configurable: true}));
+            });
+        """
+        polluted = "function(r){" + pollute + " %s }"
+        answer = "return {status: %s, headers: %s, body: %s};"
+        E = "Server Error : "
+        return self.check_table([
+            (polluted % "throw new Error('boom');", 500, E + "Error: boom"),
+            (polluted % "throw 'plain';", 500, E + "plain"),
+            (polluted % (answer % ("NaN", "{}", "[]")), 500, E + "response status illegal type. status: NaN"),
+            (polluted % (answer % ("-0", "{}", "[]")), 500, E + "response status illegal type. status: 0"),
+            (polluted % (answer % ("Infinity", "{}", "[]")), 500,
+             E + "response status illegal type. status: Infinity"),
+            (polluted % (answer % ("1e21", "{}", "[]")), 500, E + "response status illegal type. status: 1e+21"),
+            (polluted % (answer % ("200", "{'0': 'x'}", "[]")), 500, E + "header key format error"),
+            (polluted % (answer % ("200", "{}", "[1]")), 500, E + "response body illegal type."),
+            (polluted % ("_p = 1; require = 2; var t = typeof dc.as;"
+                         + answer % ("201", "{'Content-Type': 'text/plain'}", "[String(_p), String(require), t]")),
+             201, "12function"),
+        ])
+
     def test_forged_streams_and_responses(self):
         return self.check_table([
             ("function(r){ return {status: 200, headers: {}, body: [{toString: function(){ return 'x'; }}]}; }",

@@ -6,18 +6,27 @@
  * with the intrinsics prelude.js captured before any script ran (``caps``);
  * evaluates to a function of them returning the null-prototype object
  * {_p, dc, require, JSGIResponse, input, streamId}. It may run after a
- * script rewrote any built-in: it uses only ``caps``, and defines
- * properties with descriptors that have no prototype.
+ * script rewrote any built-in: it uses only ``caps`` (and its helpers made
+ * from them here), and defines properties with descriptors that have no
+ * prototype.
  */
 (function (caps) {
     "use strict";
-    var host = caps.host, geval = caps.geval, test = caps.test, indexOf = caps.indexOf;
+    var host = caps.host, geval = caps.geval, regexTest = caps.regexTest, hasOwn = caps.hasOwn, indexOf = caps.indexOf;
     var JSONparse = caps.JSONparse, JSONstringify = caps.JSONstringify;
-    var desc = caps.desc, dict = caps.dict, own = caps.own;
     var apply = caps.apply, create = caps.create, freeze = caps.freeze;
     var defineProperty = caps.defineProperty, keys = caps.keys, isArray = caps.isArray;
     var split = caps.split, StringOf = caps.StringOf, ErrorCtor = caps.ErrorCtor;
     var TypeErrorCtor = caps.TypeErrorCtor;
+    function test(re, s) { return apply(regexTest, re, [s]); }
+    function own(o, k) { return apply(hasOwn, o, [k]); }
+    function dict() { return create(null); }
+    // a property descriptor that no Object.prototype.get/set/value can reach into
+    function desc(value, writable, enumerable, configurable) {
+        var d = dict();
+        d.value = value; d.writable = !!writable; d.enumerable = !!enumerable; d.configurable = !!configurable;
+        return d;
+    }
     var MODULE_NAME = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/;
     var MAX_REQUIRE_DEPTH = 32;
 
