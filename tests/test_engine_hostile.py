@@ -139,6 +139,36 @@ class Escapes(PoolCase):
              201, "12function"),
         ])
 
+    def test_replaced_regexp_exec_changes_no_check(self):
+        # RegExp.prototype.test looks exec up on the regex: the checks call
+        # the built-in exec captured before the script ran
+        always, never = ("RegExp.prototype.exec = function(){ return ['0']; };",
+                         "RegExp.prototype.exec = function(){ return null; };")
+        answer = " return {status: 200, headers: %s, body: [%s]}; }"
+        host = FakeHost(modules={"lib": "exports.v = 'lib';"})
+        return self.check_table([
+            ("function(r){" + always + answer % ("{'Content-Type': 'text/plain'}", "'ok'"), 200, "ok"),
+            ("function(r){" + never + answer % ("{'0': 'x'}", "'ok'"), 500, "Server Error : header key format error"),
+            ("function(r){" + never + answer % ("{}", "require('lib').v"), 200, "lib"),
+            ("function(r){" + always + "try { require('../lib'); } catch (e) { return {status: 200, headers: {},"
+             " body: [e.message]}; } }", 200, "404 Not Found"),
+        ], host)
+
+    def test_accessor_on_array_index_changes_no_answer(self):
+        # JSON.stringify of an object keeps arrays of its own, which such an
+        # accessor breaks: the outcomes are written as text instead
+        trap = ("Object.defineProperty(Array.prototype, '0', {set: function(v){ throw new Error('set'); },"
+                " get: function(){ throw new Error('get'); }, configurable: true});")
+        long_part = "x" * 3000
+        return self.check_table([
+            ("function(r){" + trap + " return {status: 201, headers: {'Content-Type': 'text/plain', 'X-A': 'b'},"
+             " body: ['ok', '" + long_part + "']}; }", 201, "ok" + long_part),
+            ("function(r){" + trap + " function f(){ f(); } f(); }", 503, "Script TimeOut"),
+            ("function(r){" + trap + " throw new Error('boom'); }", 500, "Server Error : Error: boom"),
+            ("function(r){" + trap + " return {status: 200, headers: {'0': 'x'}, body: []}; }", 500,
+             "Server Error : header key format error"),
+        ])
+
     def test_forged_streams_and_responses(self):
         return self.check_table([
             ("function(r){ return {status: 200, headers: {}, body: [{toString: function(){ return 'x'; }}]}; }",

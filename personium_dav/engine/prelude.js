@@ -35,16 +35,17 @@
     delete global.__host;
     delete global.__p_source;
 
-    var O = Object, apply = Reflect.apply, defineProperty = O.defineProperty, setPrototypeOf = O.setPrototypeOf;
+    var O = Object, apply = Reflect.apply, defineProperty = O.defineProperty;
     var getPrototypeOf = O.getPrototypeOf, keys = O.keys, objectToString = O.prototype.toString;
     var JSONparse = JSON.parse, JSONstringify = JSON.stringify, StringOf = String;
-    var regexTest = RegExp.prototype.test, geval = eval; // indirect: global scope, sloppy mode
+    // exec, not test: test looks exec up on the regex, which a script can replace on RegExp.prototype
+    var regexExec = RegExp.prototype.exec, geval = eval; // indirect: global scope, sloppy mode
     var InternalErrorProto = typeof InternalError === "function" ? InternalError.prototype : null;
     var RangeErrorProto = RangeError.prototype;
 
     // what prelude_p.js may use: the intrinsics as they were before any script
     var caps = O.freeze({
-        __proto__: null, host, geval, apply, defineProperty, keys, JSONparse, JSONstringify, StringOf, regexTest,
+        __proto__: null, host, geval, apply, defineProperty, keys, JSONparse, JSONstringify, StringOf, regexExec,
         create: O.create, freeze: O.freeze, isArray: Array.isArray, hasOwn: O.prototype.hasOwnProperty,
         split: String.prototype.split, indexOf: String.prototype.indexOf, ErrorCtor: Error, TypeErrorCtor: TypeError,
         WeakMapCtor: WeakMap, wmGet: WeakMap.prototype.get, wmSet: WeakMap.prototype.set
@@ -73,13 +74,17 @@
         if (proto === InternalErrorProto && e.message === "out of memory") { return true; }
         return proto === RangeErrorProto && e.message === "Maximum call stack size exceeded";
     }
-    function fail(m) { return {__proto__: null, k: "error", m}; }
+    // outcomes are JSON text made here: JSON.stringify of an object or an
+    // array uses arrays of its own, which an accessor a script planted on
+    // Array.prototype[0] breaks (of a string, it touches nothing)
+    var FATAL = '{"k":"fatal"}';
+    function fail(m) { return '{"k":"error","m":' + JSONstringify(m) + "}"; }
     function failure(e) {
-        if (isFatal(e)) { return {__proto__: null, k: "fatal"}; }
+        if (isFatal(e)) { return FATAL; }
         try {
             return fail(StringOf(e));
         } catch (e2) {
-            return {__proto__: null, k: isFatal(e2) ? "fatal" : "nomsg"};
+            return isFatal(e2) ? FATAL : '{"k":"nomsg"}';
         }
     }
 
@@ -94,7 +99,7 @@
             return failure(e);
         }
         var fn = global.fn_jsgi;
-        if (typeof fn !== "function") { return {__proto__: null, k: "nofn"}; }
+        if (typeof fn !== "function") { return '{"k":"nofn"}'; }
         try {
             var r = arg.request;
             var res = response = apply(fn, undefined, [{
@@ -111,15 +116,15 @@
             if (!(status >= 200 && status <= 999 && status % 1 === 0)) { return fail("response status illegal type. status: " + StringOf(status)); }
             var headers = res.headers;
             if (!plain(headers)) { return fail("not headers"); }
-            var names = keys(headers), pairs = setPrototypeOf([], null), INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
+            var names = keys(headers), pairs = "", INDEX_KEY = /^(?:0|[1-9][0-9]*)$/;
             for (var i = 0; i < names.length; i++) {
                 var name = names[i];
-                if (apply(regexTest, INDEX_KEY, [name])) { return fail("header key format error"); }
+                if (apply(regexExec, INDEX_KEY, [name]) !== null) { return fail("header key format error"); }
                 var value = headers[name];
                 if (typeof value !== "string") { return fail("header value format error"); }
-                pairs[i] = setPrototypeOf([name, value], null);
+                pairs += (i ? ",[" : "[") + JSONstringify(name) + "," + JSONstringify(value) + "]";
             }
-            return {__proto__: null, k: "head", status, headers: pairs};
+            return '{"k":"head","status":' + status + ',"headers":[' + pairs + "]}";
         } catch (e) {
             return failure(e);
         }
@@ -130,13 +135,13 @@
         try {
             var b = response.body;
             if (b === null || b === undefined || typeof b.forEach !== "function") { return fail("response body undefined forEach."); }
-            var parts = setPrototypeOf([], null), bad = false;
+            var parts = "", bad = false;
             b.forEach(function (el) {
                 if (bad) { return; }
-                var part = typeof el === "string" ? el : lazy === null ? undefined : lazy.streamId(el);
-                if (part === undefined) { bad = true; } else { parts[parts.length] = part; }
+                var part = typeof el === "string" ? JSONstringify(el) : lazy === null ? undefined : lazy.streamId(el);
+                if (part === undefined) { bad = true; } else { parts += (parts ? "," : "") + part; }
             });
-            return bad ? fail("response body illegal type.") : {__proto__: null, k: "body", parts};
+            return bad ? fail("response body illegal type.") : '{"k":"body","parts":[' + parts + "]}";
         } catch (e) {
             return failure(e);
         }
@@ -144,9 +149,10 @@
 
     return function runner(action, argJSON) {
         try {
-            return JSONstringify(action === "run" ? run(JSONparse(argJSON)) : action === "body" ? body() : fail("unknown action"));
+            // String() flattens the text: the binding cannot hand a concatenation (a rope) to Python
+            return StringOf(action === "run" ? run(JSONparse(argJSON)) : action === "body" ? body() : fail("unknown action"));
         } catch (e) {
-            return isFatal(e) ? '{"k":"fatal"}' : '{"k":"nomsg"}';
+            return isFatal(e) ? FATAL : '{"k":"nomsg"}';
         }
     };
 })(globalThis)

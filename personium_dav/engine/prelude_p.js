@@ -12,13 +12,13 @@
  */
 (function (caps) {
     "use strict";
-    var host = caps.host, geval = caps.geval, regexTest = caps.regexTest, hasOwn = caps.hasOwn, indexOf = caps.indexOf;
+    var host = caps.host, geval = caps.geval, regexExec = caps.regexExec, hasOwn = caps.hasOwn, indexOf = caps.indexOf;
     var JSONparse = caps.JSONparse, JSONstringify = caps.JSONstringify;
     var apply = caps.apply, create = caps.create, freeze = caps.freeze;
     var defineProperty = caps.defineProperty, keys = caps.keys, isArray = caps.isArray;
     var split = caps.split, StringOf = caps.StringOf, ErrorCtor = caps.ErrorCtor;
     var TypeErrorCtor = caps.TypeErrorCtor;
-    function test(re, s) { return apply(regexTest, re, [s]); }
+    function test(re, s) { return apply(regexExec, re, [s]) !== null; }
     function own(o, k) { return apply(hasOwn, o, [k]); }
     function dict() { return create(null); }
     // a property descriptor that no Object.prototype.get/set/value can reach into
