@@ -162,14 +162,33 @@ class _Call:
         self.started = None
 
 
+PIPE_AT_ONCE = 64 * 1024  # a frame up to this size is written at once (a pipe's usual capacity)
+
+
 class _Pipe:
-    """The transport the framer writes through: the child's fd 3."""
+    """The transport the framer writes through: the child's fd 3.
+
+    A frame is written at once, as far as the pipe takes it, and only the
+    rest is left to the transport (which writes at the reactor's next turn,
+    after registering for writability): the worker reads each frame whole
+    before it answers, so nothing of an earlier frame is ever still waiting
+    when the pool writes the next one."""
 
     def __init__(self, worker):
         self.worker = worker
 
     def write(self, data):
-        self.worker.transport.writeToChild(CHILD_IN, data)
+        transport = self.worker.transport
+        written = 0
+        if len(data) <= PIPE_AT_ONCE:  # (a larger one would be copied again for its rest)
+            try:
+                written = os.write(transport.pipes[CHILD_IN].fileno(), data)
+            except (BlockingIOError, KeyError):
+                pass
+            except OSError:
+                return  # the worker is gone: processEnded follows
+        if written < len(data):
+            transport.writeToChild(CHILD_IN, data[written:] if written else data)
 
     def writeSequence(self, seq):
         self.write(b"".join(seq))
