@@ -99,7 +99,10 @@ SOURCES = {
 
 
 class Hostile(ServiceServer):
-    SERVICES = {"hsvc": (None, ROUTES, SOURCES)}
+    SERVICES = {"hsvc": (None, ROUTES, SOURCES),
+                "tsvc": (None, [("{id}", "echo.js"), ("x/{id}", "echo.js")],
+                         {"echo.js": text_script("request.pathInfo")}),
+                "lsvc": (None, [("hello", "hello.js")], {"hello.js": HELLO})}
 
     @classmethod
     def scene(cls):
@@ -118,6 +121,10 @@ class Hostile(ServiceServer):
         os.symlink("/etc/passwd", os.path.join(cls.data, "cell1", "box1", "data", "link.txt"))
         os.symlink(os.path.join(cls.data, "cell1", "box1", "hsvc"),
                    os.path.join(cls.data, "cell1", "box1", "linksvc"))
+        # and a service collection whose __src is a symlink to another's
+        lsrc = os.path.join(cls.data, "cell1", "box1", "lsvc", "__src")
+        os.rename(lsrc, lsrc + ".away")
+        os.symlink(src, lsrc)
 
     def test_no_module_loader_no_host_object(self):
         self.assertTable([
@@ -154,8 +161,18 @@ class Hostile(ServiceServer):
         ])
         got = self.call("linksvc/hello")
         self.assertEqual((got.status, got.json()["code"]), (404, "PR404-DV-0001"))
+        self.assertAnswer(self.call("lsvc/hello"), 404, "404 Not Found")
         got = self.owner.request("GET", BOX + "hsvc/__src/evil.js")
         self.assertEqual(got.status, 404)
+
+    def test_segments_no_resource_could_be_named_reach_the_script(self):
+        # below a service collection the path is the script's: a segment that
+        # is no valid resource name still routes, at any depth
+        self.assertTable([
+            ("tsvc/a:b*c", 200, "/cell1/box1/tsvc/a:b*c"),
+            ("tsvc/x/a%7Cb", 200, "/cell1/box1/tsvc/x/a%7Cb"),  # (pathInfo is not decoded)
+            ("tsvc/plain", 200, "/cell1/box1/tsvc/plain"),
+        ])
 
     def test_exhaustion_fails_safely_and_others_are_served(self):
         rows = [("hsvc/loop", 500, E + "PersoniumEngineException: require nesting too deep [loopa]"),

@@ -6,8 +6,10 @@ property, parsed once per distinct value: a new value comes with a new
 sidecar entry) and the text of the sources it runs and ``require``s, under
 ``__src``. A source's text is kept with the validator of the file it was
 read from (ETag, file id and size), and every call locates the file again
-(``Box.locate``: an ``lstat`` per level, the sidecars from their cache, and
-for a file changed in the last two seconds its extended attribute), so a
+(an ``lstat`` per level, from the service collection the call's own walk
+has just found, or from the box for a ``require``; the sidecars from their
+cache, and for a file changed in the last two seconds its extended
+attribute), so a
 PUT of a new source is seen by the very next call in every server process.
 Locating never follows a symlink: something planted under ``__src`` that is
 not a plain file is no source at all.
@@ -71,13 +73,17 @@ class Sources:
         self._services[value] = found
         return found
 
-    def text(self, api, service_names, name, inline=False, limit=None):
+    def text(self, api, service_names, name, inline=False, limit=None, service_dir=None):
         """The text of ``__src/{name}`` of the service collection at
-        ``service_names`` in the box ``api``, or None when there is no such
-        plain file. With ``inline``, ``Miss`` when that needs more than a
-        cached read (a sidecar to parse, a large file to read: do it in a
-        thread). ``TooLarge`` past ``limit`` bytes."""
-        loc = api.locate(list(service_names) + [SRC, name], inline)
+        ``service_names`` in the box ``api`` (walked from ``service_dir``, its
+        directory, when the caller has just found it), or None when there is
+        no such plain file. With ``inline``, ``Miss`` when that needs more
+        than a cached read (a sidecar to parse, a large file to read: do it
+        in a thread). ``TooLarge`` past ``limit`` bytes."""
+        if service_dir is not None:
+            loc = api.locate_source(service_dir, name, inline)
+        else:
+            loc = api.locate(list(service_names) + [SRC, name], inline)
         info = loc.info
         if info is None or loc.foreign or loc.service_exec or info.kind != "file" \
                 or loc.parent_kind != "src":

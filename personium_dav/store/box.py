@@ -40,7 +40,7 @@ from .locks import Lock, LockTable, new_token
 from .owners import Owner
 from .group import GroupCommit
 from .props import Miss
-from .tree import Gone, Tree, now_ms
+from .tree import SRC, Gone, Tree, now_ms
 from .usage import Usage, file_bytes
 
 __all__ = ["Store", "Box", "Caller", "Done", "Miss"]
@@ -221,6 +221,13 @@ class Box:
         """Where ``names`` point (a ``tree.Location``); with ``inline``,
         ``Miss`` when that would parse a sidecar (do it in a thread)."""
         return self.tree.locate(self.dir, list(names), inline)
+
+    def locate_source(self, service_dir, name, inline=False):
+        """Where ``__src/{name}`` of the service collection at
+        ``service_dir`` (``Location.service_dir``) points, walked from there:
+        a call has just walked down to it. Its chain holds ``__src`` and the
+        file only."""
+        return self.tree.locate(self.dir, [SRC, name], inline, (service_dir, "service"))
 
     def members(self, info):
         return self.tree.members(info.path)

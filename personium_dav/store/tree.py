@@ -92,6 +92,7 @@ class Location:
     path: str = ""
     info: Info = None  # None when nothing is there
     service_exec: bool = False  # below a service collection, outside __src
+    service_dir: str = None  # then: the service collection's directory
     foreign: bool = False  # a symlink or special file on the way: never entered
     chain: list = field(default_factory=list)  # dead props of the box and each resource found
 
@@ -173,31 +174,36 @@ class Tree:
     def state(self, directory, inline=False):
         return self.sidecars.read(directory, inline)
 
-    def locate(self, box_dir, names, inline=False):
+    def locate(self, box_dir, names, inline=False, start=None):
         """``_walk``, once more after a stale file handle (a shared mount
         whose entry another host replaced): a second ESTALE is raised."""
         try:
-            return self._walk(box_dir, names, inline)
+            return self._walk(box_dir, names, inline, start)
         except OSError as e:
             if e.errno != errno.ESTALE:
                 raise
-        return self._walk(box_dir, names, inline)
+        return self._walk(box_dir, names, inline, start)
 
-    def _walk(self, box_dir, names, inline=False):
-        """Walk ``names`` down from the box. On the way it keeps the dead
+    def _walk(self, box_dir, names, inline=False, start=None):
+        """Walk ``names`` down from the box, or from ``start`` (a directory
+        and its kind, found by an earlier walk). On the way it keeps the dead
         properties of the box and of each resource it finds (``loc.chain``),
         so the privilege checks need no second walk. With ``inline`` it
         reads only what is cached (``props.Miss`` otherwise): the web layer
         resolves on the reactor thread when it can, in a pool when not."""
         loc = Location(box_dir=box_dir, names=names)
-        state = self.sidecars.read(box_dir, inline)
-        mine = own(state)
-        loc.chain = chain = [mine.props if mine is not None else _NO_PROPS]
-        directory, kind = box_dir, "box"
+        if start is None:
+            state = self.sidecars.read(box_dir, inline)
+            mine = own(state)
+            loc.chain = chain = [mine.props if mine is not None else _NO_PROPS]
+            directory, kind = box_dir, "box"
+        else:
+            state, chain = None, loc.chain
+            directory, kind = start
         last = len(names) - 1
         for i, name in enumerate(names):
             if kind == "service" and name != SRC:
-                loc.service_exec = True
+                loc.service_exec, loc.service_dir = True, directory
                 return loc
             path = directory + os.sep + layout.disk_name(name)
             if i == last:

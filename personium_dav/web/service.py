@@ -107,7 +107,7 @@ def _plan(ctx, inline):
         return result.not_found()
     try:
         source = sources.text(ctx.api, ctx.names[:depth], route.src, inline,
-                              _read_limit(ctx.server.config))
+                              _read_limit(ctx.server.config), loc.service_dir)
     except TooLarge:
         return result.timeout()  # it could only run out of memory
     if source is None:
