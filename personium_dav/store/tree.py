@@ -92,7 +92,7 @@ class Location:
     path: str = ""
     info: Info = None  # None when nothing is there
     service_exec: bool = False  # below a service collection, outside __src
-    service_dir: str = None  # then: the service collection's directory
+    service_dir: str = None  # the service collection's directory, when the walk reached one
     foreign: bool = False  # a symlink or special file on the way: never entered
     chain: list = field(default_factory=list)  # dead props of the box and each resource found
 
@@ -213,6 +213,8 @@ class Tree:
                     loc.foreign = _is_foreign(path)
                 else:
                     chain.append(info.props)
+                    if info.kind == "service":
+                        loc.service_dir = path
                 return loc
             if not _is_real_dir(path):
                 loc.foreign = _is_foreign(path)

@@ -145,8 +145,6 @@ class DavRoot(Resource):
             loc = st.api.locate(st.names[:bad], inline)
             if loc.service_exec or (loc.info is not None and loc.info.kind == "service"):
                 # below a service collection the path is the script's, whatever it holds
-                if not loc.service_exec:  # the walk ended at the service collection itself
-                    loc.service_dir = loc.info.path
                 loc.names, loc.service_exec, st.loc = st.names, True, loc
                 return ServiceExecution(st)
             if bad < len(st.names) - 1:
