@@ -4,7 +4,7 @@ cannot blur.
 
     python benchmarks/cpu.py                       # mine (relaxed) and ceiling, every scenario
     python benchmarks/cpu.py --servers mine,durable --requests 3000 --rounds 3
-    python benchmarks/cpu.py --profile get         # py-spy top-functions of one scenario
+    python benchmarks/cpu.py --profile get         # py-spy of one scenario, summarised
 
 Requests/second on a two-core machine moves with whatever else runs; the CPU
 seconds the server process spends per request (``utime + stime`` from
@@ -18,7 +18,9 @@ started as benchmarks/run.py starts them (pinned to --server-cpus).
 ``durable`` adds the durable server.
 """
 import argparse
+import collections
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,6 +36,19 @@ import load  # noqa: E402
 import run  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
+LINE = re.compile(r":\d+\)$")  # py-spy's frame "function (file:line)", counted by function
+MODULE = re.compile(r"\((.*)\)$")
+PARTS = (  # (module prefix, part of a request), the first that matches
+    ("twisted/internet", "the reactor, the socket, the hand-over to threads"),
+    ("twisted/python", "the reactor, the socket, the hand-over to threads"),  # its dispatch, send()
+    ("threading.py", "the reactor, the socket, the hand-over to threads"),
+    ("twisted/", "twisted.web (HTTP parsing, the request, headers)"),
+    ("personium_dav/store", "the store (box API, sidecars, locks, files)"),
+    ("personium_dav/logs", "the access and event log writes"),
+    ("personium_dav/web/methods", "the method (XML, conditions, answer body)"),
+    ("personium_dav/dav", "the method (XML, conditions, answer body)"),
+    ("personium_dav/", "the envelope, resolution, authorization, reply"),
+    ("", "the standard library, other"))
 SCENARIOS = ("get", "propfind_d0", "propfind_d1", "proppatch", "put_overwrite", "put_new",
              "options")
 
@@ -174,7 +189,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--members", type=int, default=1000, help="files in the Depth 1 collection")
     ap.add_argument("--server-cpus", default="0")
-    ap.add_argument("--profile", default="", help="a scenario to run under py-spy top-functions")
+    ap.add_argument("--profile", default="", help="a scenario to run under py-spy, its stacks summarised")
     a = ap.parse_args()
     os.makedirs(run.RUN_DIR, exist_ok=True)
     work = tempfile.mkdtemp(prefix="cpu-", dir=run.RUN_DIR)
@@ -232,8 +247,40 @@ def profile(srv, name, fx, n):
     measure(srv, name, fx, n * 5)
     spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
     spy.wait()
-    print("raw stacks in", os.path.join(run.RUN_DIR, "profile-%s.txt" % name))
+    path = os.path.join(run.RUN_DIR, "profile-%s.txt" % name)
+    print("raw stacks in", path)
+    summarise(path)
 
+
+def summarise(path, top=20):
+    """Print the shares of py-spy's samples: by the part of a request and
+    the module on top of the stack, inclusive per function of this server,
+    and by the function on top of the stack (its own time)."""
+    parts, modules, inclusive, own = (collections.Counter() for _ in range(4))
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            frames = [LINE.sub(")", frame) for frame in stack.split(";")]
+            module = MODULE.search(frames[-1])
+            module = module.group(1) if module else "(no Python frame)"
+            parts[next(name for prefix, name in PARTS if module.startswith(prefix))] += n
+            modules[module] += n
+            inclusive.update({frame: n for frame in set(frames) if "personium_dav/" in frame})
+            own[frames[-1]] += n
+    total = sum(own.values())
+    if not total:
+        print("no samples")
+        return
+    for title, table in (("own time by part", parts), ("own time by module", modules),
+                         ("inclusive, this server's functions", inclusive),
+                         ("own time, the top of the stack", own)):
+        print("\n| %s | share |\n|---|---|" % title)
+        for name, n in table.most_common(top):
+            print("| `%s` | %.1f %% |" % (name, 100.0 * n / total))
+    print("\n%d samples" % total)
 
 if __name__ == "__main__":
     main()
