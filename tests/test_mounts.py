@@ -554,7 +554,7 @@ class UnlockTests(unittest.TestCase):
         self.assertEqual(self.calls, [self.fcntl.LOCK_EX, self.fcntl.LOCK_UN])
 
     def test_other_errors_not_retried(self):
-        from personium_dav.auth import files
+        from personium_dav import flocks
 
         self.failures[self.fcntl.LOCK_UN] = [errno.ENOTCONN]
         with self.tree.locked(self.root):
@@ -564,6 +564,6 @@ class UnlockTests(unittest.TestCase):
         fd = os.open(os.path.join(self.root, layout.LOCK), os.O_RDWR)
         self.failures[self.fcntl.LOCK_UN] = [errno.EIO] * 100
         slept = []
-        files.unlock_and_close(fd, patience=0.5, sleep=lambda s: (slept.append(s), time.sleep(s)))
+        flocks.unlock_and_close(fd, patience=0.5, sleep=lambda s: (slept.append(s), time.sleep(s)))
         self.assertEqual(slept[:3], [0.1, 0.2, 0.4])
         self.assertRaises(OSError, os.fstat, fd)

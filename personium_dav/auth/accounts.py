@@ -44,6 +44,7 @@ from twisted.python.threadable import isInIOThread
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from . import files
+from ..flocks import flocked
 
 ACCOUNTS = ":accounts.json"
 LOCK = ":accounts.lock"
@@ -159,7 +160,7 @@ class AccountStore:
         if not os.path.isdir(directory):
             raise AccountError("no cell %r in %s" % (cell, self.root))
         path, lock = self._paths(cell)
-        with self._lock, files.flocked(lock):
+        with self._lock, flocked(lock):
             self._cache.pop(path, None)
             doc = files.read_json(path, None) or _empty()
             result = change(doc)

@@ -25,6 +25,7 @@ import jwt
 from twisted.python.threadable import isInIOThread
 
 from . import files
+from ..flocks import flocked
 
 SECRET = ":secret"
 OWNER_GENERATION = ":owner-generation"
@@ -58,7 +59,7 @@ def load_secret(data_root):
     if data is not None:
         return data
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with files.flocked(path + ".lock"):
+    with flocked(path + ".lock"):
         data = _read_secret(path)
         if data is None:
             data = secrets.token_hex(32).encode("ascii")
@@ -113,7 +114,7 @@ class OwnerGeneration:
     def raise_(self):
         """A new owner generation (the tokens of the old ones end); the new value."""
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with files.flocked(self.lock):
+        with flocked(self.lock):
             value = (self._read() or 0) + 1
             files.write_atomic(self.path, b"%d\n" % value, mode=0o600)
         return value

@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ..auth.files import unlock_and_close
+from ..flocks import unlock_and_close
 from . import layout
 
 TABLE = ":locks.json"

@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 
-from ..auth.files import unlock_and_close
+from ..flocks import unlock_and_close
 from . import layout
 
 

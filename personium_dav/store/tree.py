@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
-from ..auth.files import unlock_and_close
+from ..flocks import unlock_and_close
 from ..auth.privileges import ACL_KEY
 from . import layout
 from .journal import remove

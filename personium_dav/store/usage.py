@@ -25,7 +25,7 @@ import os
 import re
 import stat
 
-from ..auth.files import unlock_and_close
+from ..flocks import unlock_and_close
 from ..dav.errors import DavError
 from . import layout
 
