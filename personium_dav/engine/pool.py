@@ -188,7 +188,7 @@ class _Pipe:
             except OSError:
                 return  # the worker is gone: processEnded follows
         if written < len(data):
-            transport.writeToChild(CHILD_IN, data[written:] if written else data)
+            transport.writeToChild(CHILD_IN, data[written:])  # (data itself when nothing was written)
 
     def writeSequence(self, seq):
         self.write(b"".join(seq))
