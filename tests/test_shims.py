@@ -1,5 +1,7 @@
 """The shims of web/shims.py against the installed Twisted: each fails if
 twisted.web changes what it relies on."""
+import os
+
 from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 from twisted.web.http import HTTPChannel, Request
@@ -93,3 +95,35 @@ class Shims(unittest.TestCase):
             b"WWW-Authenticate": [b"Bearer x", b"Basic x"], b"Content-Length": b"0"})
         self.assertEqual(head, b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer x\r\n"
                                b"WWW-Authenticate: Basic x\r\nContent-Length: 0\r\n\r\n")
+
+
+class CountingTransport(StringTransport):
+    asked = 0
+
+    def getHost(self):
+        self.asked += 1
+        return super().getHost()
+
+
+class ChannelAddress(unittest.TestCase):
+    def test_asked_once_per_connection(self):
+        """twisted.web asks the channel for its own address at every request
+        (a getsockname each): the server's channel asks the socket once."""
+        from twisted.internet.error import ConnectionDone
+        from twisted.python.failure import Failure
+
+        from personium_dav.store import provision
+        from personium_dav.web.site import makeSite
+
+        data = os.path.abspath(self.mktemp())
+        provision.create_box(data, "cell1", "box1")
+        site = makeSite(data)
+        channel = site.buildProtocol(("127.0.0.1", 40000))
+        transport = CountingTransport()
+        channel.makeConnection(transport)
+        for _ in range(3):
+            channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(transport.value().count(b"HTTP/1.1 401 "), 3)
+        self.assertEqual(transport.asked, 1)
+        self.assertEqual(channel.getHost(), transport.getHost())
+        channel.connectionLost(Failure(ConnectionDone()))

@@ -334,6 +334,15 @@ class DavChannel(HTTPChannel):
     def _limits(self):
         return getattr(getattr(self, "site", None), "config", None) or Config()
 
+    _local = None  # the connection's own address
+
+    def getHost(self):
+        """Asked of the socket once per connection: twisted.web asks for
+        every request (a ``getsockname`` each), and it never changes."""
+        if self._local is None:
+            self._local = HTTPChannel.getHost(self)
+        return self._local
+
     def connectionMade(self):
         HTTPChannel.connectionMade(self)
         site = getattr(self, "site", None)
