@@ -127,3 +127,76 @@ class ChannelAddress(unittest.TestCase):
         self.assertEqual(transport.asked, 1)
         self.assertEqual(channel.getHost(), transport.getHost())
         channel.connectionLost(Failure(ConnectionDone()))
+
+
+class WriteAtOnce(unittest.TestCase):
+    """An answer goes to the socket when it is written, not at the reactor's
+    next turn; a TLS connection keeps its transport's own writes."""
+
+    def site(self):
+        from personium_dav.store import provision
+        from personium_dav.web.site import makeSite
+
+        data = os.path.abspath(self.mktemp())
+        provision.create_box(data, "cell1", "box1")
+        return makeSite(data)
+
+    def test_the_answer_is_sent_before_the_request_is_logged(self):
+        import socket
+
+        from twisted.internet import defer, reactor
+
+        site = self.site()
+        port = reactor.listenTCP(0, site, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        client = socket.create_connection(("127.0.0.1", port.getHost().port))
+        self.addCleanup(client.close)
+        seen = defer.Deferred()
+        log = site.log
+
+        def logged(request):  # in Request.finish, after the answer's last write
+            try:
+                seen.callback(client.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                seen.callback(b"")
+            return log(request)
+
+        self.patch(site, "log", logged)
+        client.sendall(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        seen.addCallback(lambda data: self.assertTrue(data.startswith(b"HTTP/1.1 401 "), data))
+        return seen
+
+    def test_tls_connection_answers_through_its_transport(self):
+        import socket
+        import ssl as stdlib_ssl
+
+        from twisted.internet import reactor, ssl, threads
+
+        site = self.site()
+        cert = ssl.KeyPair.generate().selfSignedCert(1, commonName="127.0.0.1")
+        port = reactor.listenSSL(0, site, cert.options(), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+
+        def fetch():
+            context = stdlib_ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = stdlib_ssl.CERT_NONE
+            with socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10) as raw:
+                with context.wrap_socket(raw) as s:
+                    s.sendall(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    chunks = []
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            return b"".join(chunks)
+                        chunks.append(chunk)
+
+        d = threads.deferToThread(fetch)
+
+        def check(answer):
+            head, _, body = answer.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 401 "), answer[:200])
+            length = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+            self.assertEqual(len(body), int(length[0].split(b":")[1]))
+
+        return d.addCallback(check)

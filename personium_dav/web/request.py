@@ -345,6 +345,7 @@ class DavChannel(HTTPChannel):
 
     def connectionMade(self):
         HTTPChannel.connectionMade(self)
+        shims.write_at_once(self.transport)
         site = getattr(self, "site", None)
         if site is None or not hasattr(site, "admit"):
             return
