@@ -166,50 +166,6 @@ class WriteAtOnce(unittest.TestCase):
         seen.addCallback(lambda data: self.assertTrue(data.startswith(b"HTTP/1.1 401 "), data))
         return seen
 
-    def test_an_answer_is_one_send(self):
-        """twisted.web writes the head and the body apart: they leave together."""
-        import socket
-
-        from twisted.internet import defer, reactor
-
-        site = self.site()
-        port = reactor.listenTCP(0, site, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        client = socket.create_connection(("127.0.0.1", port.getHost().port))
-        self.addCleanup(client.close)
-        sends, done = [], defer.Deferred()
-        log = site.log
-
-        class Counting:
-            def __init__(self, sock):
-                self.sock = sock
-
-            def send(self, data):
-                sends.append(data)
-                return self.sock.send(data)
-
-            def __getattr__(self, name):
-                return getattr(self.sock, name)
-
-        def logged(request):
-            transport = request.channel.transport
-            if isinstance(transport.socket, Counting):
-                done.callback(None)
-            else:  # the first answer: count the sends of the next
-                transport.socket = Counting(transport.socket)
-            return log(request)
-
-        self.patch(site, "log", logged)
-        client.sendall(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
-
-        def check(_):
-            self.assertEqual(len(sends), 1, sends)
-            head, _, body = sends[0].partition(b"\r\n\r\n")
-            self.assertTrue(head.startswith(b"HTTP/1.1 401 "))
-            self.assertIn(b"PR401", body)
-
-        return done.addCallback(check)
-
     def test_tls_connection_answers_through_its_transport(self):
         import socket
         import ssl as stdlib_ssl

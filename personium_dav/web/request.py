@@ -86,15 +86,6 @@ class DavRequest(Request):
         server = self.davServer
         return server.config if server is not None else Config()
 
-    def write(self, data):
-        """The first write sends the answer's head and ``data`` as one
-        (``shims.DirectWrites``)."""
-        writes = getattr(self.channel, "writes", None)
-        if self.startedWriting or writes is None:
-            return Request.write(self, data)
-        with writes.together():
-            return Request.write(self, data)
-
     def _method(self):
         method = shims.pending_method(self.channel).upper()
         if method == b"POST":  # the envelope's X-HTTP-Method-Override
@@ -335,7 +326,6 @@ class DavChannel(HTTPChannel):
     what arrives is dropped (and the connection closed past ``DISCARD``)."""
 
     discarding = None  # bytes dropped since an early answer; None while reading
-    writes = None  # shims.DirectWrites of a plain TCP connection
     admitted = False
     headerDeadline = None
     bodyStart = bodyRate = bodyGrace = None
@@ -355,7 +345,7 @@ class DavChannel(HTTPChannel):
 
     def connectionMade(self):
         HTTPChannel.connectionMade(self)
-        self.writes = shims.DirectWrites.of(self.transport)
+        shims.write_at_once(self.transport)
         site = getattr(self, "site", None)
         if site is None or not hasattr(site, "admit"):
             return

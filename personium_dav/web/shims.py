@@ -4,7 +4,6 @@ fails if Twisted changes underneath. Nothing else in the package touches a
 private name of Twisted; ``setup.py`` pins the Twisted versions these were
 checked against.
 """
-import contextlib
 from urllib.parse import unquote_to_bytes
 
 from twisted.internet import tcp
@@ -56,8 +55,8 @@ def response_head(status, message, headers):
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-class DirectWrites:
-    """A plain TCP connection that sends what is written at once.
+def write_at_once(transport):
+    """Make a plain TCP connection send what is written at once.
 
     Twisted's transports buffer every write until the reactor's next turn
     (register for writability, poll, send, unregister), so an answer
@@ -65,28 +64,14 @@ class DirectWrites:
     a turn of the loop. When nothing is waiting in the transport's buffer,
     this sends straight to the socket and leaves only what the socket did
     not take to the transport, which then writes it as before (with its
-    flow control of producers). ``together()`` holds the writes made
-    inside it and sends them as one: twisted.web writes an answer's head
-    and its body separately, which would otherwise be two sends.
+    flow control of producers). Only a plain TCP connection's: on a TLS
+    one the channel writes to the TLS protocol, which must encrypt."""
+    if type(transport) is not tcp.Server:
+        return
+    buffered_write = tcp.Server.write
 
-    ``of(transport)``: only a plain TCP connection's (on a TLS one the
-    channel writes to the TLS protocol, which must encrypt), else None."""
-
-    @classmethod
-    def of(cls, transport):
-        return cls(transport) if type(transport) is tcp.Server else None
-
-    def __init__(self, transport):
-        self.transport = transport
-        self.held = None
-        transport.write = self.write
-        transport.writeSequence = self.write_sequence
-
-    def write(self, data):
-        if self.held is not None:
-            self.held.append(data)
-            return
-        t = self.transport
+    def write(data):
+        t = transport
         if data and t.connected and not t._writeDisconnected \
                 and not t._tempDataBuffer and len(t.dataBuffer) == t.offset:
             try:
@@ -96,23 +81,10 @@ class DirectWrites:
             if sent == len(data):
                 return
             data = data[sent:]
-        tcp.Server.write(t, data)
+        buffered_write(t, data)
 
-    def write_sequence(self, chunks):
-        if self.held is not None:
-            self.held.extend(chunks)
-        else:
-            self.write(b"".join(chunks))
+    def write_sequence(chunks):
+        write(b"".join(chunks))
 
-    @contextlib.contextmanager
-    def together(self):
-        if self.held is not None:  # (already inside)
-            yield
-            return
-        self.held = []
-        try:
-            yield
-        finally:
-            held, self.held = self.held, None
-            if held:
-                self.write(b"".join(held))
+    transport.write = write
+    transport.writeSequence = write_sequence
