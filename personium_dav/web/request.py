@@ -345,7 +345,6 @@ class DavChannel(HTTPChannel):
 
     def connectionMade(self):
         HTTPChannel.connectionMade(self)
-        shims.write_at_once(self.transport)
         site = getattr(self, "site", None)
         if site is None or not hasattr(site, "admit"):
             return

@@ -6,8 +6,6 @@ checked against.
 """
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet import tcp
-
 
 def pending_method(channel):
     """The method of the request whose headers a channel is reading.
@@ -53,38 +51,3 @@ def response_head(status, message, headers):
         for v in (value if isinstance(value, (list, tuple)) else [value]):
             lines.append(name + b": " + v)
     return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def write_at_once(transport):
-    """Make a plain TCP connection send what is written at once.
-
-    Twisted's transports buffer every write until the reactor's next turn
-    (register for writability, poll, send, unregister), so an answer
-    leaves only after the rest of its request's work (the log lines) and
-    a turn of the loop. When nothing is waiting in the transport's buffer,
-    this sends straight to the socket and leaves only what the socket did
-    not take to the transport, which then writes it as before (with its
-    flow control of producers). Only a plain TCP connection's: on a TLS
-    one the channel writes to the TLS protocol, which must encrypt."""
-    if type(transport) is not tcp.Server:
-        return
-    buffered_write = tcp.Server.write
-
-    def write(data):
-        t = transport
-        if data and t.connected and not t._writeDisconnected \
-                and not t._tempDataBuffer and len(t.dataBuffer) == t.offset:
-            try:
-                sent = t.socket.send(data)
-            except OSError:  # full (the transport waits), or broken (it finds out)
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        buffered_write(t, data)
-
-    def write_sequence(chunks):
-        write(b"".join(chunks))
-
-    transport.write = write
-    transport.writeSequence = write_sequence
