@@ -17,6 +17,7 @@ from twisted.trial import unittest
 from personium_dav.logs import logfiles
 from personium_dav.store import provision
 from personium_dav.web.site import makeSite
+from .support.helpers import options_on_one_connection
 from .support.realserver import RealServer
 
 
@@ -136,11 +137,8 @@ class UnwritableAccessLogTests(unittest.TestCase):
         site.doStart()  # opens the access log
         self.addCleanup(site.doStop)
         self.patch(site.accessLog, "write", full)
-        channel = site.buildProtocol(("127.0.0.1", 40000))
         transport = StringTransport()
-        channel.makeConnection(transport)
-        for _ in range(2):
-            channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel = options_on_one_connection(site, transport, 2)
         self.assertEqual(transport.value().count(b"HTTP/1.1 401 "), 2)
         self.assertFalse(transport.disconnecting)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 2)

@@ -7,6 +7,7 @@ from twisted.trial import unittest
 from twisted.web.http import HTTPChannel, Request
 
 from personium_dav.web import shims
+from .support.helpers import options_on_one_connection
 
 
 class Probe(Request):
@@ -117,12 +118,8 @@ class ChannelAddress(unittest.TestCase):
 
         data = os.path.abspath(self.mktemp())
         provision.create_box(data, "cell1", "box1")
-        site = makeSite(data)
-        channel = site.buildProtocol(("127.0.0.1", 40000))
         transport = CountingTransport()
-        channel.makeConnection(transport)
-        for _ in range(3):
-            channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel = options_on_one_connection(makeSite(data), transport, 3)
         self.assertEqual(transport.value().count(b"HTTP/1.1 401 "), 3)
         self.assertEqual(transport.asked, 1)
         self.assertEqual(channel.getHost(), transport.getHost())

@@ -31,6 +31,17 @@ def grant(server, role, privileges=("all",), names=()):
     server.store.box("cell1", "box1").set_acl(Caller(Principal(owner=True)), list(names), value)
 
 
+def options_on_one_connection(site, transport, times):
+    """``times`` OPTIONS of the box, unauthenticated, on one kept-alive
+    connection of ``site``'s own channel over ``transport`` (in memory:
+    no socket, no reactor). -> the channel, still connected."""
+    channel = site.buildProtocol(("127.0.0.1", 40000))
+    channel.makeConnection(transport)
+    for _ in range(times):
+        channel.dataReceived(b"OPTIONS /cell1/box1/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    return channel
+
+
 class Answer:
     """A response with its body read: status, headers, body, and helpers."""
 
